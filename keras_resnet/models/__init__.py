@@ -1,0 +1,39 @@
+"""Model builders, block factories and the model registry.
+
+This package uses only ``keras``, so every builder works on any Keras
+backend (TensorFlow, JAX, PyTorch).
+"""
+
+from keras_resnet.models import blocks
+from keras_resnet.models.registry import (
+    ModelInfo,
+    build_model,
+    get_model_info,
+    list_models,
+    register_model,
+)
+from keras_resnet.models.resnet import mini_resnet, resnet18, resnet18_noskip
+from keras_resnet.models.summary import (
+    count_depth,
+    count_flops,
+    count_macs,
+    count_trainable_params,
+)
+from keras_resnet.models.vgg import baseline_cnn
+
+__all__ = [
+    "ModelInfo",
+    "baseline_cnn",
+    "blocks",
+    "build_model",
+    "count_depth",
+    "count_flops",
+    "count_macs",
+    "count_trainable_params",
+    "get_model_info",
+    "list_models",
+    "mini_resnet",
+    "register_model",
+    "resnet18",
+    "resnet18_noskip",
+]

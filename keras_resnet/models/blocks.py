@@ -1,0 +1,278 @@
+"""Shared block factories: tensor in, tensor out, every layer named.
+
+Every model in the package is assembled from these functions, so that two
+variants of a network differ only in the arguments they pass (for example
+``use_skip``) and keep identical names for every layer they share. Per-layer
+measurements (gradient norms, weights) can therefore be joined by name.
+
+Conventions follow the CIFAR ResNets of He et al. (2016, "Deep Residual
+Learning for Image Recognition"): 3x3 convolutions without bias followed by
+batch normalization, projection shortcuts (1x1 conv + BN) only where the
+stride or the width changes, and only the first block of a stage strides.
+"""
+
+from __future__ import annotations
+
+from keras import layers
+
+# PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), which the
+# reference CIFAR implementations and their parameter counts assume.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+KERNEL_INITIALIZER = "he_normal"
+
+POOLING_MODES = (None, "avg", "max")
+
+
+def conv_bn_act(
+    x,
+    filters: int,
+    *,
+    name: str,
+    kernel_size: int = 3,
+    strides: int = 1,
+    use_bias: bool = False,
+    batch_norm: bool = True,
+    activation: str | None = "relu",
+):
+    """Convolution, batch normalization and activation.
+
+    Layers are named ``{name}_conv``, ``{name}_bn`` and ``{name}_relu`` (the
+    suffix is the activation's name).
+
+    Args:
+        x: Input tensor, channels last.
+        filters: Number of output channels.
+        name: Prefix for every layer name.
+        kernel_size: Square kernel size.
+        strides: Convolution stride.
+        use_bias: Whether the convolution has a bias (redundant before BN,
+            kept on by VGG-style networks).
+        batch_norm: Whether to insert batch normalization.
+        activation: Activation name, or None for none.
+
+    Returns:
+        The output tensor.
+    """
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=KERNEL_INITIALIZER,
+        name=f"{name}_conv",
+    )(x)
+    if batch_norm:
+        x = _batch_norm(x, name=f"{name}_bn")
+    if activation is not None:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def cifar_stem(x, filters: int, *, name: str = "stem"):
+    """CIFAR stem: one 3x3 stride-1 conv-BN-ReLU, no max-pool.
+
+    ImageNet ResNets open with a 7x7/2 conv and a max-pool; on 32x32 inputs
+    that would discard three quarters of the resolution at once.
+    """
+    return conv_bn_act(x, filters, name=name)
+
+
+def basic_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    use_skip: bool = True,
+):
+    """Basic residual block: two 3x3 conv-BN, shortcut, add, ReLU.
+
+    Layers: ``{name}_conv1``, ``{name}_bn1``, ``{name}_relu1``,
+    ``{name}_conv2``, ``{name}_bn2``, then (with ``use_skip``)
+    ``{name}_shortcut_conv`` / ``{name}_shortcut_bn`` where the stride or the
+    width changes and ``{name}_add``, and finally ``{name}_out`` (ReLU).
+
+    Args:
+        x: Input tensor.
+        filters: Output channels of both convolutions.
+        name: Prefix for every layer name.
+        strides: Stride of the first convolution (and of the projection).
+        use_skip: With False the block has neither shortcut, projection nor
+            Add: a plain two-layer stack that keeps every other layer name.
+
+    Returns:
+        The output tensor.
+    """
+    shortcut = x
+    y = _conv(x, filters, 3, strides, name=f"{name}_conv1")
+    y = _batch_norm(y, name=f"{name}_bn1")
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = _conv(y, filters, 3, 1, name=f"{name}_conv2")
+    y = _batch_norm(y, name=f"{name}_bn2")
+    if use_skip:
+        shortcut = _shortcut(shortcut, filters, strides, name=name)
+        y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def bottleneck_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    expansion: int = 4,
+    groups: int = 1,
+    width: int | None = None,
+    use_skip: bool = True,
+):
+    """Bottleneck residual block: 1x1 reduce, 3x3, 1x1 expand, shortcut, add.
+
+    The output has ``filters * expansion`` channels. The 3x3 convolution has
+    ``width`` channels (default ``filters``) split into ``groups`` groups,
+    which gives the ResNeXt block (Xie et al., 2017) with ``groups > 1``.
+    The stride sits on the 3x3 convolution ("ResNet v1.5").
+
+    Args:
+        x: Input tensor.
+        filters: Bottleneck channels (before expansion).
+        name: Prefix for every layer name.
+        strides: Stride of the 3x3 convolution and of the projection.
+        expansion: Output channels are ``filters * expansion``.
+        groups: Groups of the 3x3 convolution.
+        width: Channels of the inner convolutions; defaults to ``filters``.
+        use_skip: With False there is no shortcut, projection or Add.
+
+    Returns:
+        The output tensor.
+    """
+    width = filters if width is None else width
+    out_filters = filters * expansion
+    shortcut = x
+    y = _conv(x, width, 1, 1, name=f"{name}_conv1")
+    y = _batch_norm(y, name=f"{name}_bn1")
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = _conv(y, width, 3, strides, name=f"{name}_conv2", groups=groups)
+    y = _batch_norm(y, name=f"{name}_bn2")
+    y = layers.Activation("relu", name=f"{name}_relu2")(y)
+    y = _conv(y, out_filters, 1, 1, name=f"{name}_conv3")
+    y = _batch_norm(y, name=f"{name}_bn3")
+    if use_skip:
+        shortcut = _shortcut(shortcut, out_filters, strides, name=name)
+        y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def stage(
+    x,
+    block,
+    filters: int,
+    blocks: int,
+    *,
+    name: str,
+    strides: int = 1,
+    **block_kwargs,
+):
+    """A stage of ``blocks`` residual blocks; only the first one strides.
+
+    Blocks are named ``{name}_block1`` ... ``{name}_block{blocks}``.
+
+    Args:
+        x: Input tensor.
+        block: A block function such as ``basic_block``.
+        filters: Filters passed to every block.
+        blocks: Number of blocks.
+        name: Stage name, e.g. ``"stage2"``.
+        strides: Stride of the first block.
+        **block_kwargs: Passed to every block (e.g. ``use_skip``).
+
+    Returns:
+        The output tensor.
+    """
+    for index in range(1, blocks + 1):
+        x = block(
+            x,
+            filters,
+            name=f"{name}_block{index}",
+            strides=strides if index == 1 else 1,
+            **block_kwargs,
+        )
+    return x
+
+
+def classifier_head(
+    x,
+    *,
+    include_top: bool,
+    pooling: str | None,
+    num_classes: int,
+    classifier_activation: str | None,
+    dropout: float = 0.0,
+):
+    """Pooling and classifier, following keras.applications.
+
+    With ``include_top`` the features are globally average-pooled and fed to
+    a dense layer ``fc``; the activation layer ``predictions`` always
+    computes in float32, so logits and probabilities stay float32 under a
+    mixed-precision policy. Without ``include_top`` the output is the feature
+    map (``pooling=None``) or its global average / max pool.
+    """
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
+        x = layers.Dense(num_classes, name="fc")(x)
+        return layers.Activation(
+            classifier_activation or "linear", dtype="float32", name="predictions"
+        )(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def _conv(x, filters: int, kernel_size: int, strides: int, *, name: str, groups=1):
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        groups=groups,
+        kernel_initializer=KERNEL_INITIALIZER,
+        name=name,
+    )(x)
+
+
+def _batch_norm(x, *, name: str):
+    return layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+    )(x)
+
+
+def _shortcut(x, filters: int, strides: int, *, name: str):
+    """Identity, or a 1x1 conv + BN projection where stride or width changes."""
+    if strides == 1 and x.shape[-1] == filters:
+        return x
+    x = _conv(x, filters, 1, strides, name=f"{name}_shortcut_conv")
+    return _batch_norm(x, name=f"{name}_shortcut_bn")
+
+
+def scaled(filters: int, width_multiplier: float) -> int:
+    """Filters scaled by ``width_multiplier``, at least 1."""
+    return max(1, int(round(filters * width_multiplier)))
+
+
+__all__ = [
+    "POOLING_MODES",
+    "basic_block",
+    "bottleneck_block",
+    "cifar_stem",
+    "classifier_head",
+    "conv_bn_act",
+    "scaled",
+    "stage",
+]

@@ -1,0 +1,274 @@
+"""Registry-wide builder tests: shapes, counts, names, serialization, errors."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet.models import (
+    count_depth,
+    count_flops,
+    count_trainable_params,
+    get_model_info,
+    register_model,
+)
+
+ALL = keras_resnet.list_models()
+TINY = {"width_multiplier": 0.125}
+STUDY_MODELS = {"baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip"}
+
+# Trainable parameters with 10 classes: the counts of the widely used PyTorch
+# CIFAR implementations (BN moving statistics excluded).
+EXPECTED_PARAMS = {
+    "resnet18": 11_173_962,
+    "resnet18_noskip": 11_000_138,
+    "baseline_cnn": 14_728_266,
+    "mini_resnet": 272_474,
+}
+
+
+def _tiny(name, **kwargs):
+    return keras_resnet.build_model(name, **TINY, **kwargs)
+
+
+def test_study_models_registered():
+    assert STUDY_MODELS <= set(ALL)
+    assert ALL == sorted(ALL)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PARAMS))
+def test_exact_parameter_counts(name):
+    model = keras_resnet.build_model(name)
+    assert count_trainable_params(model) == EXPECTED_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_output_shape_with_top(name):
+    model = _tiny(name, num_classes=7)
+    out = model(np.zeros((2, 32, 32, 3), "float32"))
+    assert tuple(out.shape) == (2, 7)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_output_shape_without_top(name, pooling):
+    model = _tiny(name, include_top=False, pooling=pooling)
+    out = model(np.zeros((2, 32, 32, 3), "float32"))
+    if pooling is None:
+        assert len(out.shape) == 4 and out.shape[0] == 2
+    else:
+        assert len(out.shape) == 2 and out.shape[0] == 2
+    assert not any(layer.name == "fc" for layer in model.layers)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_larger_input_and_logits(name):
+    # build_model drops None kwargs, so logits are asked for as "linear" there;
+    # the builder itself takes None.
+    model = _tiny(name, input_shape=(64, 48, 3), classifier_activation="linear")
+    out = np.asarray(model(np.random.rand(1, 64, 48, 3).astype("float32")))
+    assert out.shape == (1, 10)
+    assert not np.allclose(out.sum(), 1.0)  # logits, not probabilities
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_input_tensor(name):
+    inputs = keras.Input((32, 32, 3), name="pixels")
+    model = _tiny(name, input_tensor=inputs)
+    assert model.inputs[0] is inputs
+
+
+def test_input_tensor_after_preprocessing_uses_source_input():
+    inputs = keras.Input((32, 32, 3), name="raw")
+    x = keras.layers.Rescaling(1 / 255.0, name="rescale")(inputs)
+    model = keras_resnet.build_model("resnet18", input_tensor=x, **TINY)
+    assert model.inputs[0] is inputs
+    assert model.get_layer("rescale") is not None
+
+
+def test_noskip_has_no_add_and_shares_names():
+    skip = keras_resnet.build_model("resnet18", **TINY)
+    noskip = keras_resnet.build_model("resnet18_noskip", **TINY)
+    skip_names = {layer.name for layer in skip.layers}
+    noskip_names = {layer.name for layer in noskip.layers}
+    assert not any(isinstance(layer, keras.layers.Add) for layer in noskip.layers)
+    assert noskip_names < skip_names
+    extra = skip_names - noskip_names
+    assert extra and all("shortcut" in n or n.endswith("_add") for n in extra)
+    assert sum(isinstance(layer, keras.layers.Add) for layer in skip.layers) == 8
+    # Shared layers have identical weight shapes, so measurements join by name.
+    for layer in noskip.layers:
+        assert [w.shape for w in layer.weights] == [
+            w.shape for w in skip.get_layer(layer.name).weights
+        ]
+
+
+def test_projection_only_where_shape_changes():
+    model = keras_resnet.build_model("resnet18", **TINY)
+    projections = sorted(
+        layer.name for layer in model.layers if layer.name.endswith("_shortcut_conv")
+    )
+    assert projections == [
+        "stage2_block1_shortcut_conv",
+        "stage3_block1_shortcut_conv",
+        "stage4_block1_shortcut_conv",
+    ]
+    # Only the first block of a stage strides.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and "block2" in layer.name:
+            assert tuple(layer.strides) == (1, 1)
+
+
+@pytest.mark.parametrize("blocks,depth", [(3, 20), (5, 32), (9, 56)])
+def test_mini_resnet_depths(blocks, depth):
+    model = keras_resnet.build_model("mini_resnet", blocks_per_stage=blocks, **TINY)
+    assert count_depth(model) == depth
+
+
+def test_baseline_cnn_batch_norm_switch():
+    with_bn = keras_resnet.build_model("baseline_cnn", **TINY)
+    without = keras_resnet.build_model("baseline_cnn", batch_norm=False, **TINY)
+    bn = [
+        layer
+        for layer in with_bn.layers
+        if "BatchNormalization" in type(layer).__name__
+    ]
+    assert len(bn) == 13
+    assert not any("_bn" in layer.name for layer in without.layers)
+    assert count_depth(with_bn) == 14
+
+
+def test_width_multiplier_scales_filters():
+    model = keras_resnet.build_model("resnet18", width_multiplier=0.25)
+    assert model.get_layer("stem_conv").filters == 16
+    assert model.get_layer("stage4_block2_conv2").filters == 128
+
+
+def test_flops_resnet18():
+    # 0.556 G multiply-accumulates per 32x32 image: the usual CIFAR figure.
+    assert count_flops(keras_resnet.build_model("resnet18")) == 1_110_845_440
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_keras_round_trip_is_exact(name, tmp_path):
+    model = _tiny(name)
+    x = np.random.default_rng(0).random((3, 32, 32, 3), dtype="float32")
+    expected = np.asarray(model(x, training=False))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded(x, training=False)), expected)
+    assert [layer.name for layer in loaded.layers] == [
+        layer.name for layer in model.layers
+    ]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_config_round_trip(name):
+    model = _tiny(name, num_classes=5)
+    clone = keras.Model.from_config(model.get_config())
+    assert clone.count_params() == model.count_params()
+    assert [layer.name for layer in clone.layers] == [
+        layer.name for layer in model.layers
+    ]
+
+
+def test_weights_argument_loads_saved_weights(tmp_path):
+    source = _tiny("resnet18")
+    path = tmp_path / "w.weights.h5"
+    source.save_weights(path)
+    loaded = _tiny("resnet18", weights=str(path))
+    for a, b in zip(source.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_training_step_changes_weights(name):
+    model = _tiny(name, num_classes=3)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 32, 32, 3), dtype="float32")
+    y = rng.integers(0, 3, size=(4,))
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(before, model.get_weights(), strict=True)
+    ]
+    assert any(changed)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"pooling": "mean"}, "pooling"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"num_classes": 2.5}, "num_classes"),
+        ({"input_shape": (16, 16, 3)}, "input_shape"),
+        ({"input_shape": (32, 32)}, "input_shape"),
+        ({"width_multiplier": 0}, "width_multiplier"),
+        ({"width_multiplier": -1.0}, "width_multiplier"),
+        ({"include_top": "yes"}, "include_top"),
+        ({"classifier_activation": "nope"}, "classifier_activation"),
+        ({"weights": "/no/such/file.weights.h5"}, "weights"),
+        ({"input_tensor": np.zeros((1, 32, 32, 3))}, "input_tensor"),
+    ],
+)
+@pytest.mark.parametrize("name", sorted(STUDY_MODELS))
+def test_invalid_arguments(name, kwargs, match):
+    with pytest.raises(ValueError, match=f"Received: {match}="):
+        keras_resnet.build_model(name, **kwargs)
+
+
+def test_mini_resnet_rejects_bad_blocks():
+    with pytest.raises(ValueError, match="Received: blocks_per_stage=0"):
+        keras_resnet.build_model("mini_resnet", blocks_per_stage=0)
+
+
+def test_unknown_model_lists_known_names():
+    with pytest.raises(ValueError, match="resnet18_noskip") as info:
+        keras_resnet.build_model("resnet19")
+    assert "Received: name='resnet19'" in str(info.value)
+
+
+def test_duplicate_registration_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("resnet18", description="again")(lambda **kw: None)
+
+
+def test_build_model_drops_none_kwargs():
+    model = keras_resnet.build_model(
+        "mini_resnet", num_classes=None, pooling=None, **TINY
+    )
+    assert model.output.shape[-1] == 10
+
+
+def test_builder_takes_none_for_logits():
+    from keras_resnet.models import resnet18
+
+    model = resnet18(classifier_activation=None, **TINY)
+    assert model.get_layer("predictions").get_config()["activation"] == "linear"
+
+
+def test_model_info():
+    info = get_model_info("resnet18")
+    assert info.has_skip and info.description
+    assert not get_model_info("baseline_cnn").has_skip
+
+
+def test_models_package_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, keras_resnet.models; print('tensorflow' in sys.modules)"
+    env = {"KERAS_BACKEND": "jax", "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert result.stdout.strip() == "False"

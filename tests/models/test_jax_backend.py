@@ -1,0 +1,55 @@
+"""The builders on the JAX backend: same names, counts and exact round trip."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("jax")
+
+SCRIPT = r"""
+import json, sys, tempfile, os
+import numpy as np
+import keras
+assert keras.backend.backend() == "jax", keras.backend.backend()
+import keras_resnet
+from keras_resnet.models import count_trainable_params
+out = {}
+x = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
+for name in keras_resnet.list_models():
+    full = count_trainable_params(keras_resnet.build_model(name))
+    model = keras_resnet.build_model(name, width_multiplier=0.125)
+    y = np.asarray(model(x, training=False))
+    path = os.path.join(tempfile.mkdtemp(), "m.keras")
+    model.save(path)
+    z = np.asarray(keras.saving.load_model(path, safe_mode=True)(x, training=False))
+    out[name] = {
+        "params": full,
+        "names": [layer.name for layer in model.layers],
+        "shape": list(y.shape),
+        "exact": bool(np.array_equal(y, z)),
+    }
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_builders_on_jax():
+    import keras_resnet
+    from keras_resnet.models import count_trainable_params
+
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jax_models = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(jax_models) == keras_resnet.list_models()
+    for name, info in jax_models.items():
+        tf_model = keras_resnet.build_model(name, width_multiplier=0.125)
+        assert info["names"] == [layer.name for layer in tf_model.layers]
+        assert info["params"] == count_trainable_params(keras_resnet.build_model(name))
+        assert info["shape"] == [2, 10]
+        assert info["exact"], name
