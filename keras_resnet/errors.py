@@ -1,0 +1,28 @@
+"""Errors the package reports to users as one line.
+
+The command line turns every ``KerasResNetError`` (and ``ValueError`` from
+argument validation) into ``Error: <message>`` and exit code 1, without a
+traceback unless ``--debug`` is given.
+"""
+
+
+class KerasResNetError(Exception):
+    """Base class of run-time errors that carry a user-facing message."""
+
+
+class DataError(KerasResNetError, ValueError):
+    """A data source is missing, corrupt or inconsistent (names the file)."""
+
+
+class RunDirectoryError(KerasResNetError):
+    """A run directory is missing, incomplete, or would be overwritten."""
+
+
+class TrainingError(KerasResNetError):
+    """Training stopped abnormally (for example a NaN loss)."""
+
+
+class TrainingInterrupted(KerasResNetError):
+    """Training was interrupted by the user; progress was saved (exit 130)."""
+
+    exit_code = 130
