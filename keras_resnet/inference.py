@@ -1,0 +1,297 @@
+"""Load a trained classifier for prediction, whatever form it was saved in.
+
+``load_predictor(path)`` accepts a run directory (``model.keras`` +
+``dataset.json``), a ``.keras`` file, or a SavedModel directory written by
+``keras_resnet.export`` (plain, or the TF Serving layout ``BASE/<version>/``,
+where the highest version wins, as in TF Serving). Every predictor takes uint8
+images of any height and width and resizes them the same way the exported
+serving signature does, so all forms give the same probabilities.
+
+Example:
+    >>> predictor = load_predictor("runs/resnet18-20261125-101500")
+    >>> probabilities = predictor.predict(images)  # uint8 [batch, h, w, 3]
+    >>> predictor.class_names[probabilities.argmax(-1)[0]]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet.errors import RunDirectoryError
+
+MODEL_FILE = "model.keras"
+DATASET_FILE = "dataset.json"
+SAVED_MODEL_FILE = "saved_model.pb"
+# Written next to the SavedModel's assets; TF Serving ignores this folder
+# except for its warm-up file, so extra metadata is safe there.
+METADATA_FILE = os.path.join("assets.extra", "keras_resnet.json")
+RESIZE_METHOD = "bilinear"
+
+
+def resize_images(images, image_size: tuple[int, int]) -> tf.Tensor:
+    """Cast uint8 pixels to float32 and resize them to ``image_size``.
+
+    The one resize used by every predictor and by the exported signatures:
+    bilinear, no antialiasing (ONNX has no antialiased resize), pixel values
+    kept in 0..255. An image already of ``image_size`` is returned unchanged.
+
+    Args:
+        images: uint8 tensor or array ``[batch, height, width, 3]``.
+        image_size: Target ``(height, width)``.
+
+    Returns:
+        float32 tensor ``[batch, image_size[0], image_size[1], 3]``.
+    """
+    pixels = tf.cast(images, tf.float32)
+    return tf.image.resize(pixels, image_size, method=RESIZE_METHOD)
+
+
+def read_class_names(model_path: str | os.PathLike, num_classes: int) -> list[str]:
+    """Class names from the ``dataset.json`` beside a model, else ``"0".."N-1"``.
+
+    Args:
+        model_path: Path of a ``.keras`` file.
+        num_classes: Number of classifier outputs.
+
+    Returns:
+        ``num_classes`` class names.
+
+    Raises:
+        RunDirectoryError: If ``dataset.json`` exists but is unreadable or its
+            ``class_names`` do not match ``num_classes``.
+    """
+    dataset_file = pathlib.Path(model_path).parent / DATASET_FILE
+    if not dataset_file.is_file():
+        return [str(i) for i in range(num_classes)]
+    try:
+        names = json.loads(dataset_file.read_text())["class_names"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise RunDirectoryError(
+            f"Cannot read class_names from {dataset_file}: {error}"
+        ) from None
+    if len(names) != num_classes:
+        raise RunDirectoryError(
+            f"{dataset_file} lists {len(names)} class_names but the model has "
+            f"{num_classes} outputs"
+        )
+    return [str(name) for name in names]
+
+
+def check_images(images) -> np.ndarray:
+    """Return ``images`` as a uint8 NHWC array with 3 channels.
+
+    Raises:
+        ValueError: For another dtype, rank or channel count.
+    """
+    array = np.asarray(images)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(
+            "images must be a uint8 array [batch, height, width, 3]. "
+            f"Received: images=<{array.dtype} array of shape {array.shape}>"
+        )
+    return array
+
+
+class KerasPredictor:
+    """Predicts with a Keras classifier (raw pixels in, probabilities out).
+
+    Attributes:
+        model: The ``keras.Model``.
+        class_names: One name per output.
+        image_size: ``(height, width)`` the model takes.
+    """
+
+    def __init__(self, model, class_names: list[str]):
+        self.model = model
+        self.class_names = list(class_names)
+        self.image_size = tuple(int(d) for d in model.input_shape[1:3])
+
+    def predict(self, images, batch_size: int = 256) -> np.ndarray:
+        """float32 probabilities ``[batch, classes]`` for uint8 NHWC images."""
+        pixels = resize_images(check_images(images), self.image_size)
+        outputs = self.model.predict(pixels, batch_size=batch_size, verbose=0)
+        return np.asarray(outputs, dtype=np.float32)
+
+
+class SavedModelPredictor:
+    """Predicts through the ``serving_default`` signature of an export.
+
+    Attributes:
+        path: The SavedModel directory (the version folder, if versioned).
+        class_names: One name per output.
+        image_size: ``(height, width)`` the exported model resizes to.
+    """
+
+    def __init__(self, path: pathlib.Path):
+        metadata_file = path / METADATA_FILE
+        if not metadata_file.is_file():
+            raise RunDirectoryError(
+                f"{path} is a SavedModel without {METADATA_FILE}; export it "
+                "with `keras-resnet export`"
+            )
+        metadata = json.loads(metadata_file.read_text())
+        self.path = path
+        self.class_names = list(metadata["class_names"])
+        self.image_size = tuple(metadata["image_size"])
+        self._signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+    def predict(self, images, batch_size: int = 256) -> np.ndarray:
+        """float32 probabilities ``[batch, classes]`` for uint8 NHWC images."""
+        array = check_images(images)
+        chunks = [
+            self._signature(images=tf.constant(array[i : i + batch_size]))[
+                "probabilities"
+            ].numpy()
+            for i in range(0, len(array), batch_size)
+        ]
+        if not chunks:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(chunks).astype(np.float32)
+
+
+def find_saved_model(path: str | os.PathLike) -> pathlib.Path | None:
+    """The SavedModel folder at ``path``: itself, or its highest numeric version.
+
+    Returns:
+        The folder holding ``saved_model.pb``, or None if there is none.
+    """
+    path = pathlib.Path(path)
+    if (path / SAVED_MODEL_FILE).is_file():
+        return path
+    if not path.is_dir():
+        return None
+    versions = [
+        child
+        for child in path.iterdir()
+        if child.name.isdigit() and (child / SAVED_MODEL_FILE).is_file()
+    ]
+    return max(versions, key=lambda child: int(child.name), default=None)
+
+
+def load_predictor(path: str | os.PathLike) -> KerasPredictor | SavedModelPredictor:
+    """Load a run directory, a ``.keras`` file or an exported SavedModel.
+
+    Args:
+        path: A run directory (``model.keras`` + ``dataset.json``), a
+            ``.keras`` file (class names from a ``dataset.json`` beside it,
+            else ``"0".."N-1"``), or a SavedModel directory from
+            ``keras_resnet.export`` (plain or ``BASE/<version>/``).
+
+    Returns:
+        An object with ``class_names``, ``image_size`` and
+        ``predict(images) -> float32 probabilities``.
+
+    Raises:
+        RunDirectoryError: If ``path`` holds none of these.
+    """
+    path = pathlib.Path(path)
+    model_file = path / MODEL_FILE if path.is_dir() else path
+    if model_file.suffix == ".keras" and model_file.is_file():
+        return _load_keras(model_file)
+    saved_model = find_saved_model(path)
+    if saved_model is not None:
+        return SavedModelPredictor(saved_model)
+    if not path.exists():
+        raise RunDirectoryError(f"No such file or directory: {path}")
+    raise RunDirectoryError(
+        f"{path} has no {MODEL_FILE} and no {SAVED_MODEL_FILE} "
+        "(expected a run directory, a .keras file or a SavedModel)"
+    )
+
+
+def _load_keras(model_file: pathlib.Path) -> KerasPredictor:
+    model, class_names = load_classifier(model_file)
+    return KerasPredictor(model, class_names)
+
+
+def load_classifier(source: str | os.PathLike) -> tuple[keras.Model, list[str]]:
+    """The inference classifier and its class names from a run dir or ``.keras``.
+
+    Augmentation layers (``keras_resnet.augment`` and Keras' random image
+    layers) are removed, so a training-time wrapper loads as its classifier.
+
+    Args:
+        source: A run directory with ``model.keras``, or a ``.keras`` file.
+
+    Returns:
+        ``(model, class_names)``.
+
+    Raises:
+        RunDirectoryError: If there is no model at ``source`` or it cannot be
+            loaded.
+    """
+    source = pathlib.Path(source)
+    model_file = source / MODEL_FILE if source.is_dir() else source
+    if not model_file.is_file():
+        what = "run directory without " + MODEL_FILE if source.is_dir() else "file"
+        raise RunDirectoryError(f"No model found: {source} ({what})")
+    if model_file.suffix != ".keras":
+        raise RunDirectoryError(f"Not a .keras model file: {model_file}")
+    try:
+        model = keras.saving.load_model(model_file, compile=False)
+    except Exception as error:  # Keras raises many types for a bad archive.
+        raise RunDirectoryError(f"Cannot load {model_file}: {error}") from None
+    model = strip_augmentation(model)
+    num_classes = int(model.output_shape[-1])
+    return model, read_class_names(model_file, num_classes)
+
+
+# Keras' built-in augmentation layers that are not named Random*.
+_KERAS_AUGMENTATION = frozenset(
+    {"AugMix", "CutMix", "MixUp", "RandAugment", "Solarization"}
+)
+
+
+def is_augmentation(layer) -> bool:
+    """Whether ``layer`` only augments training data (identity at inference).
+
+    True for layers defined in ``keras_resnet.augment`` (except the
+    normalization layer), Keras' ``Random*`` image layers and mixing layers,
+    and models made only of such layers.
+    """
+    if layer.name == "normalization" or isinstance(layer, keras.layers.Normalization):
+        return False
+    if isinstance(layer, keras.Model):
+        inner = [
+            sub for sub in layer.layers if not isinstance(sub, keras.layers.InputLayer)
+        ]
+        return bool(inner) and all(is_augmentation(sub) for sub in inner)
+    cls = type(layer)
+    if cls.__module__.startswith("keras_resnet.augment"):
+        return True
+    return cls.__module__.startswith("keras.") and (
+        cls.__name__.startswith("Random") or cls.__name__ in _KERAS_AUGMENTATION
+    )
+
+
+def strip_augmentation(model: keras.Model) -> keras.Model:
+    """``model`` with every augmentation layer replaced by an identity.
+
+    Other layers (and so their weights) are shared with ``model``, not
+    copied. Returns ``model`` itself when it has no augmentation layer.
+    """
+    if not _has_augmentation(model):
+        return model
+    return keras.models.clone_model(model, clone_function=_strip_layer)
+
+
+def _has_augmentation(model: keras.Model) -> bool:
+    return any(
+        is_augmentation(layer)
+        or (isinstance(layer, keras.Model) and _has_augmentation(layer))
+        for layer in model.layers
+    )
+
+
+def _strip_layer(layer):
+    if is_augmentation(layer):
+        return keras.layers.Identity(name=layer.name)
+    if isinstance(layer, keras.Model):
+        return strip_augmentation(layer)
+    return layer
