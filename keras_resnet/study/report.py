@@ -1,0 +1,338 @@
+"""The study's results table and report, computed from saved runs.
+
+``summarize_run`` turns one run into a flat row; ``write_results`` writes
+the rows of every run as ``results.csv``, ``results.json`` and a Markdown
+``report.md`` that puts the reference study's figures beside ours.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keras_resnet.study.runs import RunRecord
+
+# The reference study (CIFAR-10): test accuracy and trainable parameters.
+# Mini-ResNet has no reference figure.
+REFERENCE: dict[str, dict[str, float]] = {
+    "resnet18": {"test_accuracy": 0.899, "trainable_params": 11.2e6},
+    "baseline_cnn": {"test_accuracy": 0.841},
+    "resnet18_noskip": {"test_accuracy": 0.860, "trainable_params": 11.0e6},
+}
+
+COLUMNS = (
+    "model",
+    "test_accuracy",
+    "reference_test_accuracy",
+    "best_val_accuracy",
+    "best_epoch",
+    "final_train_loss",
+    "trainable_params",
+    "reference_trainable_params",
+    "flops",
+    "epochs",
+    "seconds_per_epoch",
+    "total_seconds",
+    "epochs_to_80pct_best",
+    "epochs_to_90pct_best",
+    "grad_ratio_first_record",
+    "grad_ratio_final_record",
+    "completed",
+    "run_dir",
+)
+
+
+def epochs_to_fraction(values: Sequence[float], fraction: float) -> int | None:
+    """First 1-based epoch whose value reaches ``fraction`` of the best.
+
+    Args:
+        values: Per-epoch metric (e.g. validation accuracy); NaN is skipped.
+        fraction: In (0, 1].
+
+    Returns:
+        The epoch, or None when there is no finite value.
+
+    Raises:
+        ValueError: If ``fraction`` is outside (0, 1].
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1]. Received: fraction={fraction}")
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    target = fraction * max(finite)
+    return next(i for i, v in enumerate(values, start=1) if v >= target)
+
+
+def gradient_ratios(gradient_norms: dict[str, Any] | None) -> tuple[float, float]:
+    """First-layer over last-layer gradient norm, at the first and last record.
+
+    A ratio well below 1 means the early layers receive much smaller
+    gradients than the classifier (vanishing gradients).
+
+    Returns:
+        ``(ratio at the first record, ratio at the last record)``; NaN where
+        there are no records or a norm is missing or zero.
+    """
+    if not gradient_norms or not gradient_norms.get("records"):
+        return math.nan, math.nan
+    layers = gradient_norms.get("layers") or list(gradient_norms["records"][0]["norms"])
+    records = sorted_records(gradient_norms)
+    return (
+        _ratio(records[0]["norms"], layers[0], layers[-1]),
+        _ratio(records[-1]["norms"], layers[0], layers[-1]),
+    )
+
+
+def sorted_records(gradient_norms: dict[str, Any]) -> list[dict[str, Any]]:
+    """Gradient-norm records in training order (by epoch, then step)."""
+    return sorted(
+        gradient_norms.get("records", []), key=lambda r: (r["epoch"], r["step"])
+    )
+
+
+def summarize_run(run: RunRecord) -> dict[str, Any]:
+    """One flat row of the results table for ``run`` (keys: ``COLUMNS``)."""
+    metrics = run.metrics
+    val_accuracy = run.series("val_accuracy")
+    best_val, best_epoch = _best(val_accuracy)
+    losses = run.series("loss")
+    first, final = gradient_ratios(run.gradient_norms)
+    reference = REFERENCE.get(run.model, {})
+    row = {
+        "model": run.model,
+        "test_accuracy": metrics.get("test_accuracy"),
+        "reference_test_accuracy": reference.get("test_accuracy"),
+        "best_val_accuracy": metrics.get("best_val_accuracy", best_val),
+        "best_epoch": metrics.get("best_epoch", best_epoch),
+        "final_train_loss": metrics.get(
+            "final_train_loss", losses[-1] if losses else None
+        ),
+        "trainable_params": metrics.get("trainable_params"),
+        "reference_trainable_params": reference.get("trainable_params"),
+        "flops": metrics.get("flops"),
+        "epochs": metrics.get("epochs", len(run.epochs)),
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "total_seconds": metrics.get("total_seconds"),
+        "epochs_to_80pct_best": epochs_to_fraction(val_accuracy, 0.8),
+        "epochs_to_90pct_best": epochs_to_fraction(val_accuracy, 0.9),
+        "grad_ratio_first_record": _none_if_nan(first),
+        "grad_ratio_final_record": _none_if_nan(final),
+        "completed": run.completed,
+        "run_dir": str(run.path),
+    }
+    return {key: _none_if_nan(value) for key, value in row.items()}
+
+
+def write_results(
+    runs: Sequence[RunRecord],
+    output_dir: str | os.PathLike,
+    *,
+    figures: Sequence[str | os.PathLike] = (),
+) -> list[dict[str, Any]]:
+    """Write ``results.csv``, ``results.json`` and ``report.md``.
+
+    Args:
+        runs: The runs to report, in table order.
+        output_dir: Folder for the three files (created if needed).
+        figures: Figure files to link from the report (PNG are embedded).
+
+    Returns:
+        The result rows (one dict per run, keys ``COLUMNS``).
+    """
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    rows = [summarize_run(run) for run in runs]
+    with open(output / "results.csv", "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(
+            {k: "" if v is None else v for k, v in r.items()} for r in rows
+        )
+    with open(output / "results.json", "w", encoding="utf-8") as stream:
+        json.dump({"reference": REFERENCE, "results": rows}, stream, indent=2)
+    report = render_report(runs, rows, figures=figures, relative_to=output)
+    (output / "report.md").write_text(report, encoding="utf-8")
+    return rows
+
+
+def render_report(
+    runs: Sequence[RunRecord],
+    rows: Sequence[dict[str, Any]],
+    *,
+    figures: Sequence[str | os.PathLike] = (),
+    relative_to: str | os.PathLike | None = None,
+) -> str:
+    """The Markdown report for ``rows`` (see ``write_results``)."""
+    parts = [
+        "# Residual learning study: results",
+        _setup_section(runs),
+        _results_table(rows),
+        _reference_table(rows),
+        _gradient_table(rows),
+        _figures_section(figures, relative_to),
+    ]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _setup_section(runs: Sequence[RunRecord]) -> str:
+    if not runs:
+        return "No runs."
+    config, dataset = runs[0].config, runs[0].dataset
+    lines = ["## Setup", ""]
+    if dataset:
+        sizes = ", ".join(
+            f"{split} {dataset[f'{split}_size']:,}"
+            for split in ("train", "validation", "test")
+            if dataset.get(f"{split}_size") is not None
+        )
+        lines.append(f"- Dataset: `{dataset.get('name', '?')}` ({sizes} images)")
+    keys = (
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "learning_rate",
+        "schedule",
+        "weight_decay",
+        "augment",
+        "width_multiplier",
+        "max_train_examples",
+        "seed",
+        "precision",
+    )
+    recipe = ", ".join(f"{key}={config[key]}" for key in keys if key in config)
+    if recipe:
+        lines.append(f"- Recipe (same for every model): {recipe}")
+    incomplete = [run.model for run in runs if not run.completed]
+    if incomplete:
+        lines.append(f"- Not completed: {', '.join(incomplete)}")
+    return "\n".join(lines)
+
+
+def _results_table(rows: Sequence[dict[str, Any]]) -> str:
+    header = (
+        "| model | test acc | best val acc (epoch) | final train loss | params "
+        "| GFLOPs/image | s/epoch | total s | epochs to 80% / 90% of best |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [
+        "| {model} | {test} | {val} ({epoch}) | {loss} | {params} | {flops} "
+        "| {spe} | {total} | {e80} / {e90} |".format(
+            model=r["model"],
+            test=_pct(r["test_accuracy"]),
+            val=_pct(r["best_val_accuracy"]),
+            epoch=_text(r["best_epoch"]),
+            loss=_num(r["final_train_loss"], ".3f"),
+            params=_count(r["trainable_params"]),
+            flops=_num(_scale(r["flops"], 1e-9), ".3f"),
+            spe=_num(r["seconds_per_epoch"], ".1f"),
+            total=_num(r["total_seconds"], ".0f"),
+            e80=_text(r["epochs_to_80pct_best"]),
+            e90=_text(r["epochs_to_90pct_best"]),
+        )
+        for r in rows
+    ]
+    return "\n".join(["## Results", "", header, *lines])
+
+
+def _reference_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "## Against the reference study",
+        "",
+        "The reference study trained on the full CIFAR-10 at full width; "
+        "compare the ordering of the models more than the absolute numbers "
+        "when this run used fewer examples, reduced width or fewer epochs.",
+        "",
+        "| model | test acc (ours) | test acc (reference) | difference "
+        "| params (ours) | params (reference) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ours, ref = r["test_accuracy"], r["reference_test_accuracy"]
+        diff = None if ours is None or ref is None else 100 * (ours - ref)
+        lines.append(
+            f"| {r['model']} | {_pct(ours)} | {_pct(ref)} "
+            f"| {_num(diff, '+.1f')}{' pt' if diff is not None else ''} "
+            f"| {_count(r['trainable_params'])} "
+            f"| {_count(r['reference_trainable_params'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _gradient_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "## Gradient flow",
+        "",
+        "Ratio of the first layer's gradient norm to the last layer's: near 1 "
+        "means gradients reach the early layers; far below 1 means they "
+        "vanish on the way down.",
+        "",
+        "| model | first record | end of training |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {r['model']} | {_num(r['grad_ratio_first_record'], '.3g')} "
+        f"| {_num(r['grad_ratio_final_record'], '.3g')} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def _figures_section(figures, relative_to) -> str:
+    pngs = [Path(f) for f in figures if str(f).endswith(".png")]
+    if not pngs:
+        return ""
+    lines = ["## Figures", ""]
+    for png in pngs:
+        target = os.path.relpath(png, relative_to) if relative_to else str(png)
+        lines.append(f"![{png.stem}]({Path(target).as_posix()})")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _best(values: Sequence[float]) -> tuple[float | None, int | None]:
+    finite = [(v, i) for i, v in enumerate(values, start=1) if math.isfinite(v)]
+    if not finite:
+        return None, None
+    best, epoch = max(finite, key=lambda pair: (pair[0], -pair[1]))
+    return best, epoch
+
+
+def _ratio(norms: dict[str, float], first: str, last: str) -> float:
+    top, bottom = norms.get(first), norms.get(last)
+    if top is None or not bottom:
+        return math.nan
+    return float(top) / float(bottom)
+
+
+def _none_if_nan(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _scale(value, factor):
+    return None if value is None else value * factor
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _count(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{int(value):,}"
+
+
+def _text(value) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,175 @@
+"""Reading saved run directories (the layout in ``docs/architecture.md``).
+
+The study reads runs only through their files, so reports and figures can be
+regenerated from any saved run without TensorFlow or retraining.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from keras_resnet.errors import RunDirectoryError
+
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+GRADIENTS_FILE = "gradient_norms.json"
+DATASET_FILE = "dataset.json"
+CONFIG_FILE = "config.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """What a run directory holds, as plain Python values.
+
+    Attributes:
+        path: The run directory.
+        model: Registered model name of the run.
+        history: Per-epoch lists (``epoch``, ``loss``, ``accuracy``,
+            ``val_loss``, ``val_accuracy``, ...), all of equal length.
+        metrics: The contents of ``metrics.json`` (empty while training).
+        gradient_norms: The contents of ``gradient_norms.json`` or None.
+        dataset: The contents of ``dataset.json`` (empty when absent).
+        config: The resolved training config (empty when absent).
+    """
+
+    path: Path
+    model: str
+    history: dict[str, list[Any]]
+    metrics: dict[str, Any]
+    gradient_norms: dict[str, Any] | None
+    dataset: dict[str, Any]
+    config: dict[str, Any]
+
+    @property
+    def completed(self) -> bool:
+        """Whether training finished (``metrics.json`` says ``completed``)."""
+        return bool(self.metrics.get("completed", False))
+
+    def series(self, key: str) -> list[float]:
+        """A history column as floats (missing values become NaN)."""
+        return [_to_float(value) for value in self.history.get(key, [])]
+
+    @property
+    def epochs(self) -> list[int]:
+        """1-based epoch numbers of the history."""
+        if "epoch" in self.history:
+            return [int(e) for e in self.history["epoch"]]
+        return list(range(1, len(self.history.get("loss", [])) + 1))
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run directory (it holds ``history.json``)."""
+    return (Path(path) / HISTORY_FILE).is_file()
+
+
+def is_completed_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a run whose ``metrics.json`` says completed."""
+    metrics_path = Path(path) / METRICS_FILE
+    if not metrics_path.is_file():
+        return False
+    try:
+        return bool(_read_json(metrics_path).get("completed", False))
+    except RunDirectoryError:
+        return False
+
+
+def load_run(run_dir: str | os.PathLike) -> RunRecord:
+    """Read a run directory.
+
+    Args:
+        run_dir: A folder written by ``keras_resnet.train.train``.
+
+    Returns:
+        A ``RunRecord``.
+
+    Raises:
+        RunDirectoryError: If the folder or its ``history.json`` is missing
+            or a file in it cannot be parsed.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunDirectoryError(f"Run directory not found: {path}")
+    if not is_run_dir(path):
+        raise RunDirectoryError(f"{path} is not a run directory (no {HISTORY_FILE})")
+    history = _read_json(path / HISTORY_FILE)
+    metrics = _read_optional_json(path / METRICS_FILE) or {}
+    dataset = _read_optional_json(path / DATASET_FILE) or {}
+    config = _read_config(path / CONFIG_FILE)
+    model = metrics.get("model") or config.get("model") or path.name
+    return RunRecord(
+        path=path,
+        model=str(model),
+        history=history,
+        metrics=metrics,
+        gradient_norms=_read_optional_json(path / GRADIENTS_FILE),
+        dataset=dataset,
+        config=config,
+    )
+
+
+def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
+    """Load every run named by ``paths``.
+
+    Each path may be a run directory, a ``compare`` output folder (its
+    ``runs/`` subfolder is searched) or a folder of run directories.
+
+    Raises:
+        RunDirectoryError: If a path holds no run directory.
+    """
+    runs = []
+    for entry in paths:
+        path = Path(entry)
+        if is_run_dir(path):
+            runs.append(load_run(path))
+            continue
+        parent = path / "runs" if (path / "runs").is_dir() else path
+        found = (
+            sorted(p for p in parent.iterdir() if is_run_dir(p))
+            if parent.is_dir()
+            else []
+        )
+        if not found:
+            raise RunDirectoryError(
+                f"No run directory found in {path} (expected {HISTORY_FILE})"
+            )
+        runs.extend(load_run(p) for p in found)
+    return runs
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, json.JSONDecodeError) as error:
+        raise RunDirectoryError(f"Cannot read {path}: {error}") from None
+
+
+def _read_optional_json(path: Path) -> Any:
+    return _read_json(path) if path.is_file() else None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, encoding="utf-8") as stream:
+            values = yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError) as error:
+        raise RunDirectoryError(f"Cannot read {path}: {error}") from None
+    return values if isinstance(values, dict) else {}
+
+
+def _to_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

@@ -1,0 +1,21 @@
+import pytest
+from study_helpers import write_fake_run
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch):
+    """Replace the engine in compare() by one writing fake runs; log calls."""
+    calls = []
+
+    def train(config, *, resume, overwrite, callbacks):
+        calls.append({"model": config.model, "resume": resume, "overwrite": overwrite})
+        write_fake_run(config.output_dir, config.model, epochs=config.epochs)
+
+    monkeypatch.setattr("keras_resnet.study.comparison._train", train)
+    return calls
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Skip drawing in compare() for tests about training decisions only."""
+    monkeypatch.setattr("keras_resnet.study.comparison.plot_records", lambda *a: [])
