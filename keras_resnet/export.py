@@ -175,6 +175,9 @@ def build_serving_function(
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")]
     )
     def serve(images):
+        # A loaded signature checks only the dtype; this rejects another rank
+        # or channel count with TensorFlow's own shape error.
+        images = tf.ensure_shape(images, [None, None, None, 3])
         pixels = resize_images(images, image_size)
         # A mixed-precision model computes in float16; serve float32 anyway.
         probabilities = tf.cast(model(pixels, training=False), tf.float32)

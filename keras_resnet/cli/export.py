@@ -1,0 +1,67 @@
+"""``keras-resnet export``: a thin command over ``keras_resnet.export``."""
+
+from __future__ import annotations
+
+import click
+
+FORMAT_CHOICES = ("saved_model", "keras", "onnx")
+
+EPILOG = """\b
+Examples:
+  keras-resnet export runs/resnet18-20261125-101500 serving/cifar --version 1
+  keras-resnet export runs/resnet18-20261125-101500 export/onnx --format onnx
+  keras-resnet export best.keras export/keras --format keras --overwrite
+
+\b
+The SavedModel signature serving_default takes `images`, uint8
+[batch, height, width, 3] of any size, and returns float32 `probabilities`,
+int64 `class_id` and string `class_name`. With --version N the export goes to
+OUTPUT/N/, the layout TF Serving watches (see docs/export.md).
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("source", type=click.Path(exists=True))
+@click.argument("output", type=click.Path(file_okay=False))
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMAT_CHOICES),
+    default="saved_model",
+    show_default=True,
+    help="Export format (onnx needs the onnx extra).",
+)
+@click.option(
+    "--version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Write the TF Serving layout OUTPUT/N/ (saved_model only).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty target.")
+@click.pass_context
+def export(
+    ctx: click.Context,
+    source: str,
+    output: str,
+    format_: str,
+    version: int | None,
+    overwrite: bool,
+) -> None:
+    """Export SOURCE (a run directory or .keras file) to the directory OUTPUT.
+
+    The export is written to a temporary folder beside OUTPUT and moved into
+    place when complete. The classifier is exported without augmentation
+    layers; resizing and normalization are inside the exported graph.
+    """
+    from keras_resnet.errors import KerasResNetError
+    from keras_resnet.export import export_model
+
+    try:
+        path = export_model(
+            source, output, format=format_, version=version, overwrite=overwrite
+        )
+    except (KerasResNetError, ValueError) as error:
+        if ctx.find_root().meta.get("keras_resnet.debug"):
+            raise
+        raise click.ClickException(" ".join(str(error).split())) from None
+    click.echo(f"Exported {format_} to {path}")
