@@ -1,0 +1,164 @@
+"""``keras-resnet fit``: train one model and write a run directory."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+from typing import Any
+
+import click
+
+from keras_resnet.cli.options import TrainingOptions, resolve_config, training_options
+from keras_resnet.cli.output import format_count, format_duration, model_choice
+from keras_resnet.train.config import TrainConfig
+
+EPILOG = """\b
+Examples:
+  keras-resnet fit resnet18 --epochs 100
+  keras-resnet fit resnet18 --config configs/resnet18_best.yaml
+  keras-resnet fit mini_resnet --model-option blocks_per_stage=9 --lr 0.05
+  keras-resnet fit resnet18 --no-skip --epochs 30 --output-dir runs/noskip
+  keras-resnet fit resnet18 --dataset synthetic --epochs 1 \\
+      --width-multiplier 0.125 --max-train-examples 512
+  keras-resnet fit resnet18 --output-dir runs/long --resume
+
+\b
+Precedence: TrainConfig defaults < --config FILE < options given here.
+The resolved config is written to <output-dir>/config.yaml.
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("model", required=False, type=model_choice())
+@training_options
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --output-dir from its backup."
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace a completed run in --output-dir."
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar or start line; summary only."
+)
+def fit(
+    model: str | None,
+    training: TrainingOptions,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Train MODEL (or the config file's model) and save a run directory.
+
+    The run directory holds config.yaml, dataset.json, history.csv/json,
+    gradient_norms.json, metrics.json, model.keras, best.keras and
+    tensorboard/. Ctrl-C stops after the current batch and saves a backup
+    (exit 130); continue with --resume.
+    """
+    if model is None and "model" not in _file_values(training):
+        raise click.UsageError("Missing argument 'MODEL' (or a --config with 'model').")
+    config = resolve_config(training, model=model)
+    if resume and config.output_dir is None:
+        raise click.UsageError("--resume needs --output-dir (the run to continue).")
+    config = config.replace(
+        output_dir=config.output_dir or default_run_dir(config.model),
+        verbose=0 if quiet else config.verbose,
+    )
+    from keras_resnet.train import train
+
+    callbacks = [] if quiet else [start_line_callback(config)]
+    result = train(config, resume=resume, overwrite=overwrite, callbacks=callbacks)
+    click.echo(summary(config, result))
+
+
+def _file_values(training: TrainingOptions) -> dict[str, Any]:
+    return training.config_file.values if training.config_file else {}
+
+
+def default_run_dir(model: str) -> str:
+    """``runs/<model>-<YYYYmmdd-HHMMSS>``, the run-directory contract's default."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{model}-{stamp}")
+
+
+def list_devices() -> list[str]:
+    """Accelerators the current Keras backend sees, else ``["cpu"]``."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = tf.config.list_logical_devices()
+        names = [d.name for d in devices if d.device_type in ("GPU", "TPU")]
+    elif backend == "jax":
+        import jax
+
+        names = [str(d) for d in jax.devices() if d.platform != "cpu"]
+    else:
+        names = []
+    return names or ["cpu"]
+
+
+def start_line(config: TrainConfig, params: int, dataset: dict | None) -> str:
+    """The one line printed when training starts."""
+    import keras
+
+    sizes = "sizes unknown"
+    if dataset:
+        sizes = ", ".join(
+            f"{dataset[key]:,} {key.removesuffix('_size')}"
+            for key in ("train_size", "validation_size", "test_size")
+            if dataset.get(key)
+        )
+    return (
+        f"Training {config.model} ({format_count(params)} parameters) on "
+        f"{config.dataset} ({sizes}) | {config.epochs} epochs, batch "
+        f"{config.batch_size} | {', '.join(list_devices())} | "
+        f"{config.precision} | backend {keras.backend.backend()} | "
+        f"-> {config.output_dir}"
+    )
+
+
+def start_line_callback(config: TrainConfig):
+    """A Keras callback that prints ``start_line`` when ``fit`` begins."""
+    import keras
+
+    from keras_resnet.models import count_trainable_params
+
+    class StartLine(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            params = count_trainable_params(self.model)
+            click.echo(start_line(config, params, read_dataset_json(config)))
+
+    return StartLine()
+
+
+def read_dataset_json(config: TrainConfig) -> dict | None:
+    """The run's ``dataset.json``, if the engine has written it yet."""
+    path = pathlib.Path(config.output_dir or "") / "dataset.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def summary(config: TrainConfig, result) -> str:
+    """The end-of-training summary: accuracies, time and output location."""
+    metrics = result.metrics
+    val_accuracy = list((result.history or {}).get("val_accuracy") or [])
+    lines = [f"Finished {config.model} in {format_duration(metrics['total_seconds'])}"]
+    if val_accuracy:
+        lines.append(
+            f"  validation accuracy: best {metrics['best_val_accuracy']:.4f} "
+            f"(epoch {metrics['best_epoch']}), final {val_accuracy[-1]:.4f}"
+        )
+    else:
+        lines.append("  validation accuracy: none (validation_split is 0)")
+    lines.append(
+        f"  test accuracy: {metrics['test_accuracy']:.4f} "
+        f"(loss {metrics['test_loss']:.4f})"
+    )
+    lines.append(f"  outputs: {result.run_dir}")
+    return "\n".join(lines)

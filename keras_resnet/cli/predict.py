@@ -1,0 +1,79 @@
+"""``keras-resnet predict``: top-k classes of image files."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import numpy as np
+
+from keras_resnet.errors import DataError
+
+EPILOG = """\b
+Examples:
+  keras-resnet predict runs/resnet18-20261125-101500 cat.png
+  keras-resnet predict runs/resnet18-20261125-101500/best.keras *.jpg --top-k 3
+  keras-resnet predict exported/resnet18 dog.jpg --json
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("model", type=click.Path(exists=True))
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
+)
+@click.option(
+    "--top-k",
+    "-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Classes to show per image (at most the number of classes).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def predict(model: str, images: tuple[str, ...], top_k: int, as_json: bool) -> None:
+    """Classify IMAGE files with MODEL.
+
+    MODEL is a run directory, a .keras file or an exported SavedModel
+    directory. Images of any size are resized to the model's input size.
+    """
+    from keras_resnet.inference import load_predictor
+
+    predictor = load_predictor(model)
+    results = {
+        path: top_classes(
+            predictor.predict(read_image(path)[None])[0], predictor.class_names, top_k
+        )
+        for path in images
+    }
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for path, classes in results.items():
+        click.echo(path)
+        for entry in classes:
+            click.echo(f"  {entry['probability']:.4f}  {entry['class']}")
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as a uint8 ``HxWx3`` RGB array.
+
+    Raises:
+        DataError: If the file is not an image PIL can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"Cannot read image {path}: {error}") from None
+
+
+def top_classes(probabilities, class_names: list[str], k: int) -> list[dict]:
+    """The ``k`` most probable classes, most probable first."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [
+        {"class": class_names[i], "probability": float(probabilities[i])} for i in order
+    ]
