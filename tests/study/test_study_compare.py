@@ -10,9 +10,10 @@ CONFIG = TrainConfig(dataset="synthetic", epochs=3, width_multiplier=0.0625)
 
 
 def test_compare_trains_each_model_and_writes_the_study(tmp_path, fake_trainer):
+    trainer, _ = fake_trainer
     models = ["resnet18", "resnet18_noskip", "mini_resnet"]
     results = compare(models, CONFIG, output_dir=tmp_path)
-    assert [c["model"] for c in fake_trainer] == models
+    assert [c["model"] for c in trainer] == models
     assert results.trained == models and results.reused == []
     assert [run.model for run in results.runs] == models
     for model in models:
@@ -26,12 +27,13 @@ def test_compare_trains_each_model_and_writes_the_study(tmp_path, fake_trainer):
 
 
 def test_compare_reuses_completed_runs(tmp_path, fake_trainer, no_figures):
+    trainer, _ = fake_trainer
     compare(["resnet18", "baseline_cnn"], CONFIG, output_dir=tmp_path)
     metrics = tmp_path / "runs" / "resnet18" / "metrics.json"
     before = metrics.stat().st_mtime_ns
-    fake_trainer.clear()
+    trainer.clear()
     results = compare(["resnet18", "baseline_cnn"], CONFIG, output_dir=tmp_path)
-    assert fake_trainer == []
+    assert trainer == []
     assert results.reused == ["resnet18", "baseline_cnn"]
     assert metrics.stat().st_mtime_ns == before
 
@@ -39,16 +41,17 @@ def test_compare_reuses_completed_runs(tmp_path, fake_trainer, no_figures):
 def test_compare_resumes_an_unfinished_run_and_overwrite_retrains(
     tmp_path, fake_trainer, no_figures
 ):
+    trainer, _ = fake_trainer
     compare(["resnet18"], CONFIG, output_dir=tmp_path)
     metrics = tmp_path / "runs" / "resnet18" / "metrics.json"
     data = json.loads(metrics.read_text())
     metrics.write_text(json.dumps({**data, "completed": False}))
-    fake_trainer.clear()
+    trainer.clear()
     compare(["resnet18"], CONFIG, output_dir=tmp_path)
-    assert fake_trainer == [{"model": "resnet18", "resume": True, "overwrite": False}]
-    fake_trainer.clear()
+    assert trainer == [{"model": "resnet18", "resume": True, "overwrite": False}]
+    trainer.clear()
     compare(["resnet18"], CONFIG, output_dir=tmp_path, overwrite=True)
-    assert fake_trainer == [{"model": "resnet18", "resume": False, "overwrite": True}]
+    assert trainer == [{"model": "resnet18", "resume": False, "overwrite": True}]
 
 
 @pytest.mark.parametrize(
@@ -60,11 +63,13 @@ def test_compare_resumes_an_unfinished_run_and_overwrite_retrains(
     ],
 )
 def test_compare_rejects_bad_model_lists(tmp_path, fake_trainer, models, match):
+    trainer, _ = fake_trainer
     with pytest.raises(ValueError, match=match):
         compare(models, CONFIG, output_dir=tmp_path)
-    assert fake_trainer == []
+    assert trainer == []
 
 
 def test_compare_rejects_a_dict_config(tmp_path, fake_trainer):
+    trainer, _ = fake_trainer
     with pytest.raises(ValueError, match="Received: base_config=dict"):
         compare(["resnet18"], {"epochs": 1}, output_dir=tmp_path)

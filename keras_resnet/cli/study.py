@@ -1,0 +1,175 @@
+"""``keras-resnet compare`` and ``keras-resnet plot``: the study from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from keras_resnet.cli.options import TrainingOptions, resolve_config, training_options
+from keras_resnet.cli.output import format_duration, format_table
+
+DEFAULT_MODELS = "baseline_cnn,mini_resnet,resnet18,resnet18_noskip"
+
+COMPARE_EPILOG = """\b
+Examples:
+  keras-resnet compare --config configs/study/compare.yaml --output study
+  keras-resnet compare --config configs/study/quick_cpu.yaml --output study-cpu
+  keras-resnet compare --models resnet18,resnet18_noskip --dataset synthetic \\
+      --epochs 2 --width-multiplier 0.0625 --max-train-examples 256
+
+\b
+Each model trains into OUTPUT/runs/<model>/. Run the same command again to
+continue: completed models are reused, an interrupted one resumes.
+Precedence: TrainConfig defaults < --config FILE < options given here.
+"""
+
+PLOT_EPILOG = """\b
+Examples:
+  keras-resnet plot study                      (a compare output folder)
+  keras-resnet plot runs/resnet18-20261125-101500 runs/baseline_cnn-20261125-113000 \\
+      --output figures
+"""
+
+
+def _parse_models(ctx: click.Context, param: click.Parameter, value: str):
+    from keras_resnet.models import list_models
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    known = list_models()
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"{', '.join(repr(n) for n in unknown) or 'no model'} is not one of "
+            f"{', '.join(known)}.",
+            ctx=ctx,
+            param=param,
+        )
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"each model may appear once: {value}", ctx, param)
+    return names
+
+
+@click.command(epilog=COMPARE_EPILOG)
+@click.option(
+    "--models",
+    default=DEFAULT_MODELS,
+    show_default=True,
+    callback=_parse_models,
+    metavar="NAME,NAME,...",
+    help="Registered models to train, comma-separated, in report order.",
+)
+@training_options
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Study folder (runs/, results.csv/json, report.md, figures/).  "
+    "[default: --output-dir, or the config's output_dir, or 'study']",
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue an interrupted model's run instead of refusing it.",
+)
+@click.option("--overwrite", is_flag=True, help="Retrain models already completed.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; summary only.")
+def compare(
+    models: list[str],
+    training: TrainingOptions,
+    output: str | None,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Train several models with one recipe, data and seed, and report them.
+
+    Writes results.csv, results.json, report.md (with the reference study's
+    numbers beside ours) and the five figures to the study folder.
+    """
+    if training.skip is not None:
+        raise click.UsageError(
+            "--skip/--no-skip does not apply to compare; "
+            "list resnet18_noskip in --models instead."
+        )
+    config = resolve_config(training)
+    folder = Path(_study_folder(output, training, config.output_dir))
+    if quiet:
+        config = config.replace(verbose=0)
+    from keras_resnet.study import compare as run_study
+    from keras_resnet.study.runs import is_completed_run
+
+    for name in models:
+        state = "completed, reused" if is_completed_run(folder / "runs" / name) else ""
+        click.echo(f"{name}: {state or 'to train'} -> {folder / 'runs' / name}")
+    results = run_study(
+        models, config, output_dir=folder, resume=resume, overwrite=overwrite
+    )
+    click.echo(_summary_table(results.rows))
+    click.echo(f"Report: {results.report_path}")
+    click.echo(f"Figures: {folder / 'figures'} ({len(results.figures)} files)")
+
+
+def _study_folder(output, training: TrainingOptions, config_output) -> str:
+    given = training.fields.get("output_dir")
+    if output and given and Path(output) != Path(given):
+        raise click.UsageError(
+            "--output and --output-dir name different folders; give one."
+        )
+    return output or given or config_output or "study"
+
+
+def _summary_table(rows) -> str:
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    return format_table(
+        ["model", "test acc", "reference", "best val", "epoch", "time"],
+        [
+            [
+                r["model"],
+                pct(r["test_accuracy"]),
+                pct(r["reference_test_accuracy"]),
+                pct(r["best_val_accuracy"]),
+                "-" if r["best_epoch"] is None else r["best_epoch"],
+                "-"
+                if r["total_seconds"] is None
+                else format_duration(r["total_seconds"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@click.command(epilog=PLOT_EPILOG)
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    metavar="RUN_DIR...",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Folder for the figures.  [default: STUDY/figures for one compare "
+    "folder, else 'figures']",
+)
+def plot(run_dirs: tuple[str, ...], output: str | None) -> None:
+    """Draw the study's figures (PNG and SVG) from saved runs, without training.
+
+    RUN_DIR may be a run directory, a compare output folder or a folder of
+    run directories.
+    """
+    from keras_resnet.study import plot_runs
+
+    if output is None:
+        single = Path(run_dirs[0])
+        output = str(
+            single / "figures"
+            if len(run_dirs) == 1 and (single / "runs").is_dir()
+            else "figures"
+        )
+    files = plot_runs(list(run_dirs), output)
+    for path in files:
+        click.echo(str(path))

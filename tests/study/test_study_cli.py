@@ -1,0 +1,100 @@
+"""``keras-resnet compare`` and ``plot`` through click's CliRunner."""
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from study_helpers import check_figure_files, write_fake_run
+
+from keras_resnet import list_models
+from keras_resnet.cli import cli
+
+TINY = ["--dataset", "synthetic", "--epochs", "2", "--width-multiplier", "0.0625"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_compare_cli_trains_reports_and_reuses(tmp_path, fake_trainer, no_figures):
+    calls, configs = fake_trainer
+    out = tmp_path / "study"
+    result = invoke(
+        "compare", "--models", "resnet18,mini_resnet", *TINY, "--output", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert [c["model"] for c in calls] == ["resnet18", "mini_resnet"]
+    assert {(c.epochs, c.width_multiplier, c.dataset) for c in configs} == {
+        (2, 0.0625, "synthetic")
+    }
+    assert configs[0].output_dir == str(out / "runs" / "resnet18")
+    assert "Report: " + str(out / "report.md") in result.output
+    assert (out / "results.csv").is_file()
+    again = invoke("compare", "--models", "resnet18,mini_resnet", *TINY, "-o", str(out))
+    assert again.exit_code == 0, again.output
+    assert "resnet18: completed, reused" in again.output
+    assert len(calls) == 2
+
+
+def test_compare_cli_config_file_and_override(tmp_path, fake_trainer, no_figures):
+    _, configs = fake_trainer
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump({"dataset": "synthetic", "epochs": 5, "seed": 3}))
+    result = invoke(
+        "compare",
+        "--models",
+        "resnet18",
+        "--config",
+        str(config),
+        "--epochs",
+        "1",
+        "--output",
+        str(tmp_path / "s"),
+    )
+    assert result.exit_code == 0, result.output
+    assert (configs[0].epochs, configs[0].seed) == (1, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--models", "resnet18,resnet99"], "'resnet99' is not one of"),
+        (["--models", "resnet18,resnet18"], "each model may appear once"),
+        (["--models", "resnet18", "--no-skip"], "does not apply to compare"),
+        (["--models", "resnet18", "--output", "a", "--output-dir", "b"], "give one"),
+        (["--epochs", "0"], "--epochs"),
+    ],
+)
+def test_compare_cli_usage_errors_exit_2(tmp_path, fake_trainer, args, message):
+    calls, _ = fake_trainer
+    result = invoke("compare", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert calls == []
+
+
+def test_compare_cli_unknown_model_lists_choices(fake_trainer):
+    result = invoke("compare", "--models", "nope")
+    assert result.exit_code == 2
+    assert ", ".join(list_models()) in result.output
+
+
+def test_plot_cli_regenerates_figures_of_a_study_folder(tmp_path):
+    for model in ("resnet18", "resnet18_noskip"):
+        write_fake_run(tmp_path / "study" / "runs" / model, model)
+    result = invoke("plot", str(tmp_path / "study"))
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "study" / "figures").iterdir())
+    assert result.output.split() == [
+        str(f) for f in sorted(files, key=lambda p: result.output.index(str(p)))
+    ]
+    check_figure_files(files)
+
+
+def test_plot_cli_errors(tmp_path):
+    missing = invoke("plot", str(tmp_path / "missing"))
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output
+    empty = invoke("plot", str(tmp_path), "--output", str(tmp_path / "f"))
+    assert empty.exit_code == 1
+    assert empty.output.startswith("Error: No run directory found in")
+    assert invoke("plot").exit_code == 2
