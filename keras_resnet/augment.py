@@ -1,0 +1,293 @@
+"""Augmentation that runs on the device, inside the compiled train step.
+
+Layers here take raw pixels (any dtype, usually uint8) in ``(B, H, W, C)``
+batches, are built from ``keras.ops`` only (TensorFlow, JAX and PyTorch
+backends, XLA-compilable) and are the identity when ``training`` is false.
+
+Their randomness is *resumable*: each layer draws from a stateless generator
+keyed by ``(seed, step)``, where ``step`` is a non-trainable weight the layer
+increments once per training call. The counter is saved with the model
+weights (and by ``BackupAndRestore``), so a resumed run continues the same
+random stream, unlike a ``keras.random.SeedGenerator``, whose state
+``BackupAndRestore`` does not restore.
+
+Mixup and CutMix change the labels, so they are not model layers:
+``mix_batch`` applies them to a batch of ``(images, one-hot labels)`` with
+``keras.ops`` (the NumPy loader uses it); ``make_pipeline`` uses the
+``tf.data`` version in ``keras_resnet.data.mixing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+AUGMENTS = ("standard", "none")
+
+
+class _StatelessSeed(keras.random.SeedGenerator):
+    """A fixed seed tensor in the form ``keras.random`` accepts.
+
+    ``keras.random`` only takes integers or seed generators; this one returns
+    the given tensor and holds no state, which makes the draws stateless.
+    """
+
+    def __init__(self, seed_tensor):  # no super().__init__: no state variable
+        self._seed_tensor = seed_tensor
+
+    def next(self, ordered=True):
+        return self._seed_tensor
+
+
+def stateless_seed(seed: int, counter) -> keras.random.SeedGenerator:
+    """A seed for ``keras.random`` functions that depends only on ``(seed, counter)``."""
+    from keras.src.backend import random_seed_dtype
+
+    dtype = random_seed_dtype()
+    pair = ops.stack(
+        [ops.convert_to_tensor(seed % 2**31, "int32"), ops.cast(counter, "int32")]
+    )
+    return _StatelessSeed(ops.cast(pair, dtype))
+
+
+class _CountingAugmentation(keras.layers.Layer):
+    """Base: a ``step`` counter weight and a per-layer salted seed."""
+
+    _SALT = 0
+
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
+        self.seed = seed
+        self.supports_masking = True
+        self._convert_input_args = False
+
+    def build(self, input_shape):
+        self.step = self.add_weight(
+            name="step",
+            shape=(),
+            dtype="int32",
+            initializer="zeros",
+            trainable=False,
+        )
+
+    def _next_seed(self):
+        """The seed of this training call; advances the counter."""
+        step = ops.convert_to_tensor(self.step)
+        self.step.assign(step + 1)
+        return stateless_seed(self.seed * 7919 + self._SALT, step)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class RandomCropFlip(_CountingAugmentation):
+    """Zero-pad, randomly crop back to size, and randomly flip left-right.
+
+    The standard CIFAR augmentation (He et al. 2016, section 4.2): pad 4
+    pixels on each side, take a random crop of the original size, flip
+    horizontally with probability 1/2. Each image of the batch gets its own
+    offsets; it is one gather per batch.
+
+    Args:
+        padding: Pixels of zero padding on each side.
+        flip: Also flip left-right with probability 1/2.
+        seed: Seed of the random stream.
+    """
+
+    _SALT = 1
+
+    def __init__(self, padding: int = 4, flip: bool = True, seed: int = 0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ValueError(
+                f"padding must be a non-negative integer. Received: padding={padding!r}"
+            )
+        self.padding = padding
+        self.flip = bool(flip)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+        draws = keras.random.uniform((batch, 3), seed=self._next_seed())
+        offsets = ops.cast(draws[:, :2] * (2 * self.padding + 1), "int32")
+        pad = self.padding
+        padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        rows = offsets[:, :1] + ops.arange(height, dtype="int32")[None, :]
+        across = ops.arange(width, dtype="int32")[None, :]
+        if self.flip:
+            across = ops.where(draws[:, 2:] < 0.5, width - 1 - across, across)
+        cols = offsets[:, 1:] + across
+        out = ops.take_along_axis(padded, rows[:, :, None, None], axis=1)
+        return ops.take_along_axis(out, cols[:, None, :, None], axis=2)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "flip": self.flip}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class Cutout(_CountingAugmentation):
+    """Fill one random square per image (DeVries & Taylor 2017).
+
+    The square's centre is uniform over the image and it is clipped at the
+    borders. The paper cuts out *normalized* images, i.e. fills with the
+    dataset mean; these layers see raw pixels, so the default fill 128 is
+    close to the CIFAR mean.
+
+    Args:
+        size: Side of the square in pixels.
+        fill_value: Pixel value written into the square.
+        seed: Seed of the random stream.
+    """
+
+    _SALT = 2
+
+    def __init__(self, size: int, fill_value: float = 128.0, seed: int = 0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                f"size must be a positive integer. Received: size={size!r}"
+            )
+        self.size = size
+        self.fill_value = float(fill_value)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+        centre = keras.random.uniform((batch, 2), seed=self._next_seed())
+        cy = ops.cast(centre[:, :1] * height, "int32") - self.size // 2
+        cx = ops.cast(centre[:, 1:] * width, "int32") - self.size // 2
+        rows = ops.arange(height, dtype="int32")[None, :] - cy
+        cols = ops.arange(width, dtype="int32")[None, :] - cx
+        in_rows = (rows >= 0) & (rows < self.size)
+        in_cols = (cols >= 0) & (cols < self.size)
+        mask = in_rows[:, :, None, None] & in_cols[:, None, :, None]
+        fill = ops.cast(self.fill_value, images.dtype)
+        return ops.where(mask, fill, images)
+
+    def get_config(self):
+        config = super().get_config()
+        return {**config, "size": self.size, "fill_value": self.fill_value}
+
+
+def build_augmentation(
+    *, augment: str = "standard", cutout: int = 0, seed: int = 0
+) -> keras.layers.Layer | None:
+    """The training-only augmentation the engine puts before the classifier.
+
+    Args:
+        augment: ``"standard"`` (4-pixel pad-and-crop + horizontal flip) or
+            ``"none"``.
+        cutout: Side of the cutout square in pixels (0: off).
+        seed: Seed of the augmentation streams.
+
+    Returns:
+        One layer, a ``keras.Sequential`` named ``"augmentation"`` of two, or
+        None when there is nothing to do.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(
+            f"augment must be one of {', '.join(AUGMENTS)}. Received: augment={augment!r}"
+        )
+    if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
+        raise ValueError(f"cutout must be an integer >= 0. Received: cutout={cutout!r}")
+    layers = []
+    if augment == "standard":
+        layers.append(RandomCropFlip(seed=seed, name="random_crop_flip"))
+    if cutout:
+        layers.append(Cutout(cutout, seed=seed, name="cutout"))
+    if len(layers) > 1:
+        return keras.Sequential(layers, name="augmentation")
+    return layers[0] if layers else None
+
+
+def build_normalization(
+    mean: Sequence[float], std: Sequence[float]
+) -> keras.layers.Normalization:
+    """Per-channel ``(x - mean) / std`` on raw pixels, as a layer named "normalization".
+
+    Args:
+        mean: Per-channel mean in pixel units (``DatasetSplits.mean``).
+        std: Per-channel standard deviation in pixel units.
+    """
+    mean, std = list(mean), list(std)
+    if len(mean) != len(std) or not mean or min(std) <= 0:
+        raise ValueError(
+            "mean and std must have one entry per channel, std > 0. "
+            f"Received: mean={mean}, std={std}"
+        )
+    return keras.layers.Normalization(
+        mean=mean, variance=[s * s for s in std], name="normalization"
+    )
+
+
+def mix_batch(
+    images,
+    one_hot,
+    *,
+    seed: tuple[int, int],
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+):
+    """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) on one batch.
+
+    Built from ``keras.ops`` (any backend). One coefficient and one box per
+    batch; with both alphas positive, each batch uses one of them with
+    probability 1/2.
+
+    Args:
+        images: ``(B, H, W, C)`` batch.
+        one_hot: ``(B, num_classes)`` labels.
+        seed: ``(seed, counter)``: the same pair mixes alike.
+        mixup_alpha: Mixup Beta(alpha, alpha) parameter (0: off).
+        cutmix_alpha: CutMix Beta(alpha, alpha) parameter (0: off).
+
+    Returns:
+        float32 images and float32 mixed labels.
+    """
+    x = ops.cast(images, "float32")
+    y = ops.cast(one_hot, "float32")
+    if mixup_alpha <= 0 and cutmix_alpha <= 0:
+        return x, y
+    base, counter = seed
+    draws = keras.random.uniform((3,), seed=stateless_seed(base, counter * 4))
+    perm = ops.argsort(
+        keras.random.uniform(
+            ops.shape(y)[:1], seed=stateless_seed(base, counter * 4 + 1)
+        )
+    )
+    use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or bool(draws[0] < 0.5))
+    alpha = cutmix_alpha if use_cutmix else mixup_alpha
+    lam = keras.random.beta(
+        (), alpha, alpha, seed=stateless_seed(base, counter * 4 + 2)
+    )
+    x_other, y_other = ops.take(x, perm, axis=0), ops.take(y, perm, axis=0)
+    if not use_cutmix:
+        return lam * x + (1 - lam) * x_other, lam * y + (1 - lam) * y_other
+    mask, area = _box(x.shape[1], x.shape[2], lam, draws[1:])
+    mixed = ops.where(mask[None, :, :, None], x_other, x)
+    return mixed, (1 - area) * y + area * y_other
+
+
+def _box(height: int, width: int, lam, centre):
+    cut = ops.sqrt(1.0 - lam)
+    half_h = ops.cast(height * cut / 2, "int32")
+    half_w = ops.cast(width * cut / 2, "int32")
+    cy, cx = ops.cast(centre[0] * height, "int32"), ops.cast(centre[1] * width, "int32")
+    y0, y1 = ops.maximum(cy - half_h, 0), ops.minimum(cy + half_h, height)
+    x0, x1 = ops.maximum(cx - half_w, 0), ops.minimum(cx + half_w, width)
+    rows, cols = ops.arange(height), ops.arange(width)
+    mask = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+    area = ops.cast((y1 - y0) * (x1 - x0), "float32") / (height * width)
+    return mask, area

@@ -1,0 +1,131 @@
+"""A NumPy ``keras.utils.PyDataset`` loader: the pipeline without TensorFlow.
+
+Same semantics as ``make_pipeline``: the order of epoch ``e`` is
+``epoch_permutation(n, seed, e)``, training drops the last partial batch, and
+evaluation keeps every example in order. With the same seed it yields the
+same batches as ``make_pipeline`` (without mixing). Works on any backend, and
+where TensorFlow is not installed (JAX machines).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_resnet.data.pipeline import epoch_permutation
+
+
+class ArrayLoader(keras.utils.PyDataset):
+    """Batches of ``(uint8 images, int64 labels)`` from in-memory arrays.
+
+    Keras calls ``on_epoch_end`` after every epoch, which advances the epoch
+    (and so the order). For a run resumed at epoch ``e`` pass
+    ``initial_epoch=e``.
+
+    Args:
+        images: uint8 ``(N, H, W, C)`` array (``splits.arrays[split][0]``).
+        labels: int64 ``(N,)`` array.
+        batch_size: Examples per batch.
+        training: Shuffle per epoch and drop the last partial batch.
+        seed: Seed of the order (and of mixing).
+        initial_epoch: The epoch (0-based) the first pass corresponds to.
+        num_classes: Required for mixup/cutmix (labels become one-hot).
+        mixup_alpha: Mixup Beta parameter (0: off), see ``augment.mix_batch``.
+        cutmix_alpha: CutMix Beta parameter (0: off).
+        **kwargs: ``keras.utils.PyDataset`` arguments (``workers``, ...).
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        batch_size: int,
+        training: bool,
+        seed: int = 0,
+        initial_epoch: int = 0,
+        num_classes: int | None = None,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.images = np.asarray(images)
+        self.labels = np.asarray(labels).astype(np.int64)
+        _check(self.images, self.labels, batch_size, training, initial_epoch)
+        if (mixup_alpha > 0 or cutmix_alpha > 0) and not num_classes:
+            raise ValueError(
+                "num_classes is required for mixup/cutmix. "
+                f"Received: num_classes={num_classes!r}"
+            )
+        self.batch_size = batch_size
+        self.training = training
+        self.seed = seed
+        self.epoch = initial_epoch
+        self.num_classes = num_classes
+        self.mixup_alpha = mixup_alpha
+        self.cutmix_alpha = cutmix_alpha
+        self._order = self._epoch_order()
+
+    def __len__(self) -> int:
+        if self.training:
+            return len(self.labels) // self.batch_size
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range [0, {len(self)})")
+        chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        images, labels = self.images[chosen], self.labels[chosen]
+        if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
+            return self._mix(images, labels, index)
+        return images, labels
+
+    def on_epoch_end(self) -> None:
+        """Advance to the next epoch's order."""
+        self.epoch += 1
+        self._order = self._epoch_order()
+
+    def _epoch_order(self) -> np.ndarray:
+        if not self.training:
+            return np.arange(len(self.labels))
+        return epoch_permutation(len(self.labels), self.seed, self.epoch)
+
+    def _mix(self, images, labels, index):
+        from keras_resnet.augment import mix_batch
+
+        one_hot = np.eye(self.num_classes, dtype=np.float32)[labels]
+        x, y = mix_batch(
+            images,
+            one_hot,
+            seed=(self.seed, self.epoch * 1_000_003 + index),
+            mixup_alpha=self.mixup_alpha,
+            cutmix_alpha=self.cutmix_alpha,
+        )
+        return keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
+
+
+def _check(images, labels, batch_size, training, initial_epoch) -> None:
+    if len(images) != len(labels) or len(labels) == 0:
+        raise ValueError(
+            "images and labels must be non-empty and of equal length. "
+            f"Received: {len(images)} images, {len(labels)} labels"
+        )
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    if training and batch_size > len(labels):
+        raise ValueError(
+            f"batch_size exceeds the {len(labels)} training examples. "
+            f"Received: batch_size={batch_size}"
+        )
+    if not isinstance(initial_epoch, int) or initial_epoch < 0:
+        raise ValueError(
+            "initial_epoch must be a non-negative integer. "
+            f"Received: initial_epoch={initial_epoch!r}"
+        )
