@@ -439,3 +439,18 @@ def test_keras_backend_is_respected():
 def test_commands_are_click_commands():
     for name in ("fit", "evaluate", "predict", "models"):
         assert isinstance(cli.get_command(click.Context(cli), name), click.Command)
+
+
+def test_shell_completion_of_commands_and_models():
+    def complete(words, cword):
+        env = {
+            "_KERAS_RESNET_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(cword),
+        }
+        result = CliRunner().invoke(cli, [], prog_name="keras-resnet", env=env)
+        return [line.split(",", 1)[1] for line in result.output.splitlines()]
+
+    assert complete("keras-resnet ev", 1) == ["evaluate"]
+    assert complete("keras-resnet fit resnet18_n", 2) == ["resnet18_noskip"]
+    assert "--batch-size" in complete("keras-resnet fit resnet18 --batch", 3)
