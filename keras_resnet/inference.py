@@ -278,7 +278,27 @@ def strip_augmentation(model: keras.Model) -> keras.Model:
     """
     if not _has_augmentation(model):
         return model
-    return keras.models.clone_model(model, clone_function=_strip_layer)
+    identities = set()
+
+    def clone_layer(layer):
+        if is_augmentation(layer):
+            identity = keras.layers.Identity(name=layer.name)
+            identities.add(id(identity))
+            return identity
+        if isinstance(layer, keras.Model):
+            return strip_augmentation(layer)
+        return layer
+
+    def call_layer(layer, *args, **kwargs):
+        # An identity takes only the tensor, not the replaced layer's
+        # ``training`` / ``mask`` arguments.
+        if id(layer) in identities:
+            return layer(args[0])
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(
+        model, clone_function=clone_layer, call_function=call_layer
+    )
 
 
 def _has_augmentation(model: keras.Model) -> bool:
@@ -287,11 +307,3 @@ def _has_augmentation(model: keras.Model) -> bool:
         or (isinstance(layer, keras.Model) and _has_augmentation(layer))
         for layer in model.layers
     )
-
-
-def _strip_layer(layer):
-    if is_augmentation(layer):
-        return keras.layers.Identity(name=layer.name)
-    if isinstance(layer, keras.Model):
-        return strip_augmentation(layer)
-    return layer
