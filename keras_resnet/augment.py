@@ -63,7 +63,6 @@ class _CountingAugmentation(keras.layers.Layer):
             raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
         self.seed = seed
         self.supports_masking = True
-        self._convert_input_args = False
 
     def build(self, input_shape):
         self.step = self.add_weight(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_resnet.data.pipeline import epoch_permutation
+from keras_resnet.data.pipeline import check_batching, check_mixing, epoch_permutation
 
 
 class ArrayLoader(keras.utils.PyDataset):
@@ -53,11 +53,7 @@ class ArrayLoader(keras.utils.PyDataset):
         self.images = np.asarray(images)
         self.labels = np.asarray(labels).astype(np.int64)
         _check(self.images, self.labels, batch_size, training, initial_epoch)
-        if (mixup_alpha > 0 or cutmix_alpha > 0) and not num_classes:
-            raise ValueError(
-                "num_classes is required for mixup/cutmix. "
-                f"Received: num_classes={num_classes!r}"
-            )
+        check_mixing(num_classes, mixup_alpha, cutmix_alpha)
         self.batch_size = batch_size
         self.training = training
         self.seed = seed
@@ -111,21 +107,9 @@ def _check(images, labels, batch_size, training, initial_epoch) -> None:
             "images and labels must be non-empty and of equal length. "
             f"Received: {len(images)} images, {len(labels)} labels"
         )
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or batch_size < 1
-    ):
-        raise ValueError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
-        )
+    check_batching(batch_size, initial_epoch)
     if training and batch_size > len(labels):
         raise ValueError(
             f"batch_size exceeds the {len(labels)} training examples. "
             f"Received: batch_size={batch_size}"
-        )
-    if not isinstance(initial_epoch, int) or initial_epoch < 0:
-        raise ValueError(
-            "initial_epoch must be a non-negative integer. "
-            f"Received: initial_epoch={initial_epoch!r}"
         )

@@ -146,20 +146,37 @@ def _evaluation_batches(tf, x, y, batch_size):
 
 
 def _check(batch_size, initial_epoch, epochs, num_classes, mixup_alpha, cutmix_alpha):
-    for name, value in (
-        ("batch_size", batch_size),
-        ("initial_epoch", initial_epoch + 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            shown = batch_size if name == "batch_size" else initial_epoch
-            raise ValueError(
-                f"{name} must be a {'positive' if name == 'batch_size' else 'non-negative'} "
-                f"integer. Received: {name}={shown!r}"
-            )
+    check_batching(batch_size, initial_epoch)
     if epochs is not None and epochs < initial_epoch:
         raise ValueError(
             f"epochs must be >= initial_epoch={initial_epoch}. Received: epochs={epochs}"
         )
+    check_mixing(num_classes, mixup_alpha, cutmix_alpha)
+
+
+def check_batching(batch_size, initial_epoch) -> None:
+    """Validate the batch size and first epoch shared by pipeline and loader."""
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    if (
+        isinstance(initial_epoch, bool)
+        or not isinstance(initial_epoch, int)
+        or initial_epoch < 0
+    ):
+        raise ValueError(
+            "initial_epoch must be a non-negative integer. "
+            f"Received: initial_epoch={initial_epoch!r}"
+        )
+
+
+def check_mixing(num_classes, mixup_alpha, cutmix_alpha) -> None:
+    """Validate the mixup/cutmix arguments shared by pipeline and loader."""
     for name, value in (("mixup_alpha", mixup_alpha), ("cutmix_alpha", cutmix_alpha)):
         if value < 0:
             raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
