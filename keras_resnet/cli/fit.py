@@ -31,7 +31,7 @@ The resolved config is written to <output-dir>/config.yaml.
 
 
 @click.command(epilog=EPILOG)
-@click.argument("model", required=False, type=model_choice())
+@click.argument("model", required=False, type=model_choice(), metavar="[MODEL]")
 @training_options
 @click.option(
     "--resume", is_flag=True, help="Continue the run in --output-dir from its backup."
@@ -50,6 +50,8 @@ def fit(
     quiet: bool,
 ) -> None:
     """Train MODEL (or the config file's model) and save a run directory.
+
+    MODEL is a name listed by `keras-resnet models`.
 
     The run directory holds config.yaml, dataset.json, history.csv/json,
     gradient_norms.json, metrics.json, model.keras, best.keras and
