@@ -454,3 +454,11 @@ def test_shell_completion_of_commands_and_models():
     assert complete("keras-resnet ev", 1) == ["evaluate"]
     assert complete("keras-resnet fit resnet18_n", 2) == ["resnet18_noskip"]
     assert "--batch-size" in complete("keras-resnet fit resnet18 --batch", 3)
+
+
+def test_ctrl_c_outside_training_exits_130(monkeypatch):
+    train = raising_train(KeyboardInterrupt())
+    monkeypatch.setattr(keras_resnet.train, "train", train, raising=False)
+    result = run("fit", "resnet18", "-o", "runs/x", "--quiet")
+    assert result.exit_code == 130
+    assert "Interrupted." in result.output
