@@ -9,6 +9,8 @@ Conventions follow the CIFAR ResNets of He et al. (2016, "Deep Residual
 Learning for Image Recognition"): 3x3 convolutions without bias followed by
 batch normalization, projection shortcuts (1x1 conv + BN) only where the
 stride or the width changes, and only the first block of a stage strides.
+The family blocks (pre-activation, grouped bottleneck, dense layer and
+transition) follow the same naming scheme.
 """
 
 from __future__ import annotations
@@ -70,13 +72,44 @@ def conv_bn_act(
     return x
 
 
-def cifar_stem(x, filters: int, *, name: str = "stem"):
-    """CIFAR stem: one 3x3 stride-1 conv-BN-ReLU, no max-pool.
+def cifar_stem(
+    x,
+    filters: int,
+    *,
+    name: str = "stem",
+    kernel_size: int = 3,
+    normalize: bool = True,
+):
+    """CIFAR stem: one stride-1 conv-BN-ReLU, no max-pool.
 
     ImageNet ResNets open with a 7x7/2 conv and a max-pool; on 32x32 inputs
     that would discard three quarters of the resolution at once.
+
+    Args:
+        x: Input tensor.
+        filters: Output channels.
+        name: Prefix for the layer names (``stem_conv``, ``stem_bn``, ...).
+        kernel_size: Kernel size (3; the CIFAR ResNeXt uses 1).
+        normalize: With False the stem is a bare convolution, as in
+            pre-activation networks whose first block normalizes its input.
+
+    Returns:
+        The output tensor.
     """
-    return conv_bn_act(x, filters, name=name)
+    return conv_bn_act(
+        x,
+        filters,
+        name=name,
+        kernel_size=kernel_size,
+        batch_norm=normalize,
+        activation="relu" if normalize else None,
+    )
+
+
+def bn_relu(x, *, name: str, suffix: str = ""):
+    """Batch normalization then ReLU: ``{name}_bn{suffix}``, ``{name}_relu{suffix}``."""
+    x = _batch_norm(x, name=f"{name}_bn{suffix}")
+    return layers.Activation("relu", name=f"{name}_relu{suffix}")(x)
 
 
 def basic_block(
@@ -163,6 +196,107 @@ def bottleneck_block(
         shortcut = _shortcut(shortcut, out_filters, strides, name=name)
         y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def preact_block(
+    x,
+    filters: int,
+    *,
+    name: str,
+    strides: int = 1,
+    dropout: float = 0.0,
+    use_skip: bool = True,
+):
+    """Pre-activation basic block: BN-ReLU-conv, BN-ReLU-conv, add.
+
+    He et al. (2016, "Identity Mappings in Deep Residual Networks") move BN
+    and ReLU before each convolution so that the shortcut path is a pure
+    identity from block to block. Where stride or width changes, the
+    shortcut is a 1x1 convolution (no BN) of the pre-activated input, which
+    is what both branches then share. ``dropout`` between the convolutions
+    gives the Wide ResNet block (Zagoruyko & Komodakis, 2016).
+
+    Layers: ``{name}_bn1``, ``{name}_relu1``, ``{name}_conv1``, optional
+    ``{name}_dropout``, ``{name}_bn2``, ``{name}_relu2``, ``{name}_conv2``,
+    then (with ``use_skip``) ``{name}_shortcut_conv`` where the shape
+    changes and ``{name}_add``. There is no activation after the add.
+
+    Args:
+        x: Input tensor.
+        filters: Output channels of both convolutions.
+        name: Prefix for every layer name.
+        strides: Stride of the first convolution (and of the projection).
+        dropout: Dropout rate between the convolutions (0 for none).
+        use_skip: With False there is no shortcut, projection or Add.
+
+    Returns:
+        The output tensor.
+    """
+    y = bn_relu(x, name=name, suffix="1")
+    needs_projection = strides != 1 or x.shape[-1] != filters
+    shortcut = y if needs_projection else x
+    y = _conv(y, filters, 3, strides, name=f"{name}_conv1")
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    y = bn_relu(y, name=name, suffix="2")
+    y = _conv(y, filters, 3, 1, name=f"{name}_conv2")
+    if not use_skip:
+        return y
+    shortcut = _shortcut(shortcut, filters, strides, name=name, batch_norm=False)
+    return layers.Add(name=f"{name}_add")([shortcut, y])
+
+
+def dense_layer(x, growth_rate: int, *, name: str, bottleneck_width: int):
+    """DenseNet-BC layer: BN-ReLU-1x1 conv, BN-ReLU-3x3 conv, concatenate.
+
+    The ``growth_rate`` new channels are appended to the input channels
+    (Huang et al., 2017), so the output has ``x.shape[-1] + growth_rate``
+    channels. Layers: ``{name}_bn1``, ``{name}_relu1``, ``{name}_conv1``
+    (``bottleneck_width`` channels), ``{name}_bn2``, ``{name}_relu2``,
+    ``{name}_conv2``, ``{name}_concat``.
+
+    Args:
+        x: Input tensor.
+        growth_rate: Channels added by the layer.
+        name: Prefix for every layer name.
+        bottleneck_width: Channels of the 1x1 convolution (4 x growth rate
+            in DenseNet-BC).
+
+    Returns:
+        The output tensor.
+    """
+    y = bn_relu(x, name=name, suffix="1")
+    y = _conv(y, bottleneck_width, 1, 1, name=f"{name}_conv1")
+    y = bn_relu(y, name=name, suffix="2")
+    y = _conv(y, growth_rate, 3, 1, name=f"{name}_conv2")
+    return layers.Concatenate(name=f"{name}_concat")([x, y])
+
+
+def dense_block(
+    x, growth_rate: int, layers_count: int, *, name: str, bottleneck_width: int
+):
+    """``layers_count`` dense layers named ``{name}_block1`` ... (see ``dense_layer``).
+
+    The output has ``x.shape[-1] + layers_count * growth_rate`` channels.
+    """
+    for index in range(1, layers_count + 1):
+        x = dense_layer(
+            x,
+            growth_rate,
+            name=f"{name}_block{index}",
+            bottleneck_width=bottleneck_width,
+        )
+    return x
+
+
+def transition_block(x, filters: int, *, name: str):
+    """DenseNet transition: BN-ReLU, 1x1 conv to ``filters``, 2x2 average pool.
+
+    Layers: ``{name}_bn``, ``{name}_relu``, ``{name}_conv``, ``{name}_pool``.
+    """
+    x = bn_relu(x, name=name)
+    x = _conv(x, filters, 1, 1, name=f"{name}_conv")
+    return layers.AveragePooling2D(2, name=f"{name}_pool")(x)
 
 
 def stage(
@@ -253,26 +387,37 @@ def _batch_norm(x, *, name: str):
     )(x)
 
 
-def _shortcut(x, filters: int, strides: int, *, name: str):
-    """Identity, or a 1x1 conv + BN projection where stride or width changes."""
+def _shortcut(x, filters: int, strides: int, *, name: str, batch_norm: bool = True):
+    """Identity, or a 1x1 conv (+ BN) projection where stride or width changes."""
     if strides == 1 and x.shape[-1] == filters:
         return x
     x = _conv(x, filters, 1, strides, name=f"{name}_shortcut_conv")
+    if not batch_norm:
+        return x
     return _batch_norm(x, name=f"{name}_shortcut_bn")
 
 
-def scaled(filters: int, width_multiplier: float) -> int:
-    """Filters scaled by ``width_multiplier``, at least 1."""
-    return max(1, int(round(filters * width_multiplier)))
+def scaled(filters: int, width_multiplier: float, divisor: int = 1) -> int:
+    """Filters scaled by ``width_multiplier``, a multiple of ``divisor`` (>= it).
+
+    ``divisor`` keeps grouped convolutions valid: their channels must split
+    evenly into the groups.
+    """
+    return max(divisor, int(round(filters * width_multiplier / divisor)) * divisor)
 
 
 __all__ = [
     "POOLING_MODES",
     "basic_block",
+    "bn_relu",
     "bottleneck_block",
     "cifar_stem",
     "classifier_head",
     "conv_bn_act",
+    "dense_block",
+    "dense_layer",
+    "preact_block",
     "scaled",
     "stage",
+    "transition_block",
 ]

@@ -20,7 +20,10 @@ from keras_resnet.models.registry import register_model
 BLOCK_TYPES: dict[str, Callable] = {
     "basic": blocks.basic_block,
     "bottleneck": blocks.bottleneck_block,
+    "preact": blocks.preact_block,
 }
+# Pre-activation blocks normalize their own input, so the stem is a bare conv.
+PREACT_BLOCK_TYPES = frozenset({"preact"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,9 @@ class ResNetSpec:
         blocks: Blocks per stage.
         strides: Stride of the first block of each stage.
         block_kwargs: Extra arguments for every block (e.g. ``groups``).
+        stem_kernel_size: Kernel size of the stem convolution.
+        post_activation: Whether a BN-ReLU (``post_bn``, ``post_relu``)
+            follows the last block, as pre-activation networks need.
     """
 
     stem_filters: int
@@ -42,9 +48,13 @@ class ResNetSpec:
     blocks: tuple[int, ...]
     strides: tuple[int, ...]
     block_kwargs: tuple[tuple[str, object], ...] = ()
+    stem_kernel_size: int = 3
+    post_activation: bool = False
 
 
 RESNET18 = ResNetSpec(64, "basic", (64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2))
+RESNET34 = ResNetSpec(64, "basic", (64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2))
+RESNET50 = ResNetSpec(64, "bottleneck", (64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2))
 
 
 def he_cifar_spec(blocks_per_stage: int) -> ResNetSpec:
@@ -73,22 +83,32 @@ def _resnet(
             f"Received: block={spec.block!r}"
         )
     block = BLOCK_TYPES[spec.block]
+    block_kwargs = dict(spec.block_kwargs)
+    # Grouped convolutions need channels that split evenly into the groups.
+    divisor = block_kwargs.get("groups", 1)
 
     def stack(x):
-        x = blocks.cifar_stem(x, blocks.scaled(spec.stem_filters, width_multiplier))
+        x = blocks.cifar_stem(
+            x,
+            blocks.scaled(spec.stem_filters, width_multiplier),
+            kernel_size=spec.stem_kernel_size,
+            normalize=spec.block not in PREACT_BLOCK_TYPES,
+        )
         for index, (filters, count, strides) in enumerate(
             zip(spec.filters, spec.blocks, spec.strides, strict=True), start=1
         ):
             x = blocks.stage(
                 x,
                 block,
-                blocks.scaled(filters, width_multiplier),
+                blocks.scaled(filters, width_multiplier, divisor),
                 count,
                 name=f"stage{index}",
                 strides=strides,
                 use_skip=use_skip,
-                **dict(spec.block_kwargs),
+                **block_kwargs,
             )
+        if spec.post_activation:
+            x = blocks.bn_relu(x, name="post")
         return x
 
     return assemble(stack, name=name, **common)
@@ -197,3 +217,57 @@ def mini_resnet(
     validate_positive(blocks_per_stage, "blocks_per_stage", integer=True)
     kwargs = locals()
     return _resnet(he_cifar_spec(kwargs.pop("blocks_per_stage")), **kwargs)
+
+
+@register_model(
+    "resnet34",
+    description="ResNet-34 for 32x32 inputs (3x3 stem, basic blocks 3/4/6/3)",
+    has_skip=True,
+)
+def resnet34(
+    *,
+    include_top: bool = True,
+    input_shape: tuple | None = None,
+    input_tensor=None,
+    pooling: str | None = None,
+    num_classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    width_multiplier: float = 1.0,
+    use_skip: bool = True,
+    weights=None,
+    name: str = "resnet34",
+) -> keras.Model:
+    """CIFAR ResNet-34: ResNet-18's layout with 3/4/6/3 basic blocks.
+
+    With 10 classes it has 21,282,122 trainable parameters, the count of the
+    widely used PyTorch CIFAR ResNet-34. Arguments as for ``resnet18``.
+    """
+    return _resnet(RESNET34, **locals())
+
+
+@register_model(
+    "resnet50",
+    description="ResNet-50 for 32x32 inputs (3x3 stem, bottlenecks 3/4/6/3, x4)",
+    has_skip=True,
+)
+def resnet50(
+    *,
+    include_top: bool = True,
+    input_shape: tuple | None = None,
+    input_tensor=None,
+    pooling: str | None = None,
+    num_classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    width_multiplier: float = 1.0,
+    use_skip: bool = True,
+    weights=None,
+    name: str = "resnet50",
+) -> keras.Model:
+    """CIFAR ResNet-50: 3/4/6/3 bottleneck blocks, expansion 4.
+
+    Bottleneck widths 64/128/256/512 give 256/512/1024/2048 output channels;
+    the stride sits on the 3x3 convolution. With 10 classes it has
+    23,520,842 trainable parameters, the count of the widely used PyTorch
+    CIFAR ResNet-50. Arguments as for ``resnet18``.
+    """
+    return _resnet(RESNET50, **locals())

@@ -24,6 +24,13 @@ EXPECTED_PARAMS = {
     "resnet18_noskip": 11_000_138,
     "baseline_cnn": 14_728_266,
     "mini_resnet": 272_474,
+    "resnet34": 21_282_122,
+    "resnet50": 23_520_842,
+    "preact_resnet18": 11_171_146,
+    "wide_resnet28_10": 36_479_194,
+    "wide_resnet16_4": 2_748_890,
+    "resnext29_2x64d": 9_128_778,
+    "densenet121": 6_956_298,
 }
 
 
