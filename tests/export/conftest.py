@@ -1,67 +1,9 @@
-"""A tiny trained-ish classifier saved as a run directory, and its exports."""
-
-import json
+"""Session fixtures: a tiny trained-ish classifier, its run directory, an export."""
 
 import keras
-import numpy as np
 import pytest
 
-import keras_resnet
-
-CLASS_NAMES = ["airplane", "bird", "cat"]
-MEAN = np.array([125.3, 123.0, 113.9], np.float32)
-STD = np.array([63.0, 62.1, 66.7], np.float32)
-
-
-def normalization_layer():
-    """The engine's normalization layer (keras_resnet.augment when present)."""
-    try:
-        from keras_resnet.augment import build_normalization
-    except ImportError:
-        return keras.layers.Normalization(
-            mean=MEAN, variance=np.square(STD), name="normalization"
-        )
-    return build_normalization(MEAN, STD)
-
-
-def build_classifier(num_classes=3, image_size=32):
-    """Raw pixels -> normalization -> resnet18 at 1/16 width, as the engine does."""
-    pixels = keras.Input((image_size, image_size, 3), name="pixels")
-    normalized = normalization_layer()(pixels)
-    return keras_resnet.build_model(
-        "resnet18",
-        input_tensor=normalized,
-        width_multiplier=0.0625,
-        num_classes=num_classes,
-    )
-
-
-def train_briefly(model, seed=0):
-    """A few SGD steps so weights and batch-norm statistics leave their init."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (32, 32, 32, 3)).astype(np.float32)
-    labels = rng.integers(0, model.output_shape[-1], 32)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy"
-    )
-    model.fit(images, labels, batch_size=16, epochs=2, verbose=0)
-    return model
-
-
-def write_run_dir(path, model, class_names=CLASS_NAMES):
-    """model.keras + dataset.json, the part of a run directory export reads."""
-    path.mkdir(parents=True, exist_ok=True)
-    model.save(path / "model.keras")
-    dataset = {
-        "name": "fake",
-        "class_names": list(class_names),
-        "num_classes": len(class_names),
-        "image_shape": list(model.input_shape[1:]),
-        "mean": MEAN.tolist(),
-        "std": STD.tolist(),
-    }
-    (path / "dataset.json").write_text(json.dumps(dataset))
-    return path
+from .helpers import build_classifier, train_briefly, write_run_dir
 
 
 @pytest.fixture(scope="session")
@@ -83,17 +25,3 @@ def saved_model_base(run_dir, tmp_path_factory):
     base = tmp_path_factory.mktemp("serving") / "cifar"
     export_model(run_dir, base, version=1)
     return base
-
-
-def uint8_images(batch, height, width, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
-
-
-def keras_reference(model, images):
-    """The classifier's probabilities on images resized as the export does."""
-    import tensorflow as tf
-
-    size = model.input_shape[1:3]
-    pixels = tf.image.resize(tf.cast(images, tf.float32), size, method="bilinear")
-    return np.asarray(model(pixels, training=False), np.float32)

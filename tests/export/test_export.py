@@ -15,7 +15,8 @@ from keras_resnet.inference import (
     load_predictor,
     strip_augmentation,
 )
-from tests.export.conftest import CLASS_NAMES, keras_reference, uint8_images
+
+from .helpers import CLASS_NAMES, keras_reference, uint8_images
 
 
 def leftovers(folder):

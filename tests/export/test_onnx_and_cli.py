@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from keras_resnet.cli.export import export
-from tests.export.conftest import CLASS_NAMES, keras_reference, uint8_images
+
+from .helpers import CLASS_NAMES, keras_reference, uint8_images
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from keras_resnet.export import export_model
 from keras_resnet.inference import load_predictor
-from tests.export.conftest import (
+
+from .helpers import (
     CLASS_NAMES,
     build_classifier,
     keras_reference,
