@@ -18,9 +18,11 @@ from keras_resnet.data.pipeline import check_batching, check_mixing, epoch_permu
 class ArrayLoader(keras.utils.PyDataset):
     """Batches of ``(uint8 images, int64 labels)`` from in-memory arrays.
 
-    Keras calls ``on_epoch_end`` after every epoch, which advances the epoch
-    (and so the order). For a run resumed at epoch ``e`` pass
-    ``initial_epoch=e``.
+    The epoch (and so the order) changes only through ``set_epoch``: pass
+    ``callbacks=[loader.epoch_callback()]`` and ``shuffle=False`` to ``fit``
+    (Keras' own ``shuffle`` would reorder the batches with an unseeded
+    generator, and Keras calls ``on_epoch_end`` at extra times, so counting
+    those calls would not be reliable).
 
     Args:
         images: uint8 ``(N, H, W, C)`` array (``splits.arrays[split][0]``).
@@ -77,10 +79,18 @@ class ArrayLoader(keras.utils.PyDataset):
             return self._mix(images, labels, index)
         return images, labels
 
-    def on_epoch_end(self) -> None:
-        """Advance to the next epoch's order."""
-        self.epoch += 1
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` (0-based) from now on."""
+        self.epoch = epoch
         self._order = self._epoch_order()
+
+    def epoch_callback(self) -> keras.callbacks.Callback:
+        """A callback for ``fit`` that sets this loader's epoch at each epoch start.
+
+        Keras passes absolute epoch numbers (``fit(initial_epoch=e)`` starts
+        at ``e``), so a resumed run gets the same order without extra care.
+        """
+        return _SetEpoch(self)
 
     def _epoch_order(self) -> np.ndarray:
         if not self.training:
@@ -99,6 +109,15 @@ class ArrayLoader(keras.utils.PyDataset):
             cutmix_alpha=self.cutmix_alpha,
         )
         return keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
+
+
+class _SetEpoch(keras.callbacks.Callback):
+    def __init__(self, loader: ArrayLoader):
+        super().__init__()
+        self._loader = loader
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._loader.set_epoch(epoch)
 
 
 def _check(images, labels, batch_size, training, initial_epoch) -> None:

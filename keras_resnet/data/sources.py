@@ -139,9 +139,8 @@ def read_tfds(name: str, *, data_dir: str | None) -> RawData:
         ) from None
     _prepare(builder, name)
     image_key, label_key = _supervised_keys(builder, name)
-    test_split = "test" if "test" in builder.info.splits else "validation"
-    if "train" not in builder.info.splits or test_split not in builder.info.splits:
-        raise DataError(f"TFDS dataset {name!r} has no train and test splits")
+    known = builder.info.splits
+    test_split = "validation" if known and "test" not in known else "test"
     x_train, y_train = _tfds_arrays(builder, "train", image_key, label_key)
     x_test, y_test = _tfds_arrays(builder, test_split, image_key, label_key)
     names = tuple(builder.info.features[label_key].names)
@@ -178,7 +177,14 @@ def _supervised_keys(builder, name: str) -> tuple[str, str]:
 def _tfds_arrays(builder, split: str, image_key: str, label_key: str):
     import tensorflow_datasets as tfds
 
-    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+    try:
+        dataset = builder.as_dataset(
+            split=split, as_supervised=True, shuffle_files=False
+        )
+    except (KeyError, ValueError) as error:
+        raise DataError(
+            f"TFDS dataset {builder.name!r} has no {split!r} split: {error}"
+        ) from None
     images, labels = [], []
     for x, y in tfds.as_numpy(dataset.batch(4096)):
         images.append(x)

@@ -88,7 +88,7 @@ def test_loader_matches_pipeline(arrays):
             bx, by = loader[step]
             assert np.array_equal(bx, pipeline[10 * epoch + step][0])
             assert np.array_equal(by, pipeline[10 * epoch + step][1])
-        loader.on_epoch_end()
+        loader.set_epoch(epoch + 1)
     resumed = ArrayLoader(
         *arrays, batch_size=10, training=True, seed=3, initial_epoch=1
     )
