@@ -232,6 +232,10 @@ def _save(figure: Figure, stem: Path) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         path = stem.with_suffix(f".{fmt}")
-        figure.savefig(path, dpi=120 if fmt == "png" else None)
+        # No creation date and fixed element ids in the SVG, so redrawing the
+        # same runs gives byte-identical files.
+        metadata = {"Date": None} if fmt == "svg" else None
+        with matplotlib.rc_context({"svg.hashsalt": "keras-resnet"}):
+            figure.savefig(path, dpi=120 if fmt == "png" else None, metadata=metadata)
         paths.append(path)
     return paths

@@ -12,6 +12,9 @@ def test_plot_runs_writes_every_figure(tmp_path):
     files = plot_runs(run_dirs, tmp_path / "figures")
     check_figure_files(files)
     assert all(f.parent == tmp_path / "figures" for f in files)
+    again = plot_runs(run_dirs, tmp_path / "again")
+    for new, old in zip(again, files, strict=True):
+        assert new.read_bytes() == old.read_bytes(), new.name
 
 
 def test_plot_runs_accepts_a_study_folder_and_same_model_twice(tmp_path):
