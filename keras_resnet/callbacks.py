@@ -1,0 +1,405 @@
+"""Callbacks of the training engine.
+
+``GradientNormRecorder`` records per-layer gradient norms on a fixed probe
+batch; ``RunMonitor`` keeps the run directory (history, backups, best
+checkpoint) up to date and turns a NaN loss or a first Ctrl-C into a clean
+stop.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import pathlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_resnet.models.summary import iter_layers
+
+
+class GradientNormRecorder(keras.callbacks.Callback):
+    """Record the L2 norm of the training-loss gradient of every kernel.
+
+    On a fixed probe batch it computes the gradient of ``loss`` with respect
+    to every trainable conv/dense kernel of ``model`` (nested models
+    flattened, keyed by layer name in depth order): with ``tf.GradientTape``
+    on TensorFlow and ``jax.grad`` on JAX. The forward pass runs through
+    ``model.stateless_call(..., training=True)``, so BatchNorm uses batch
+    statistics as in training, yet no variable (weights, BatchNorm moving
+    statistics, RNG state) is changed: training is unaffected.
+
+    A record ``(epoch=e, step=s)`` is measured before update ``s`` of 0-based
+    epoch ``e``; the end of epoch ``e`` is ``(e + 1, 0)``. Records are taken
+    before the first update, before the updates in ``steps`` of the first
+    epoch, and at the end of every ``every_epochs``-th epoch.
+
+    Args:
+        probe: ``(images, labels)`` NumPy arrays, the fixed probe batch
+            (labels as integers or one-hot).
+        loss: ``loss(y_true, y_pred) -> scalar``; default categorical
+            cross-entropy matching the label format.
+        model: The model whose kernels are probed; default the model being
+            trained. The engine passes the classifier, so augmentation is
+            not part of the probe.
+        every_epochs: Record at the end of every N-th epoch (0: never).
+        steps: Steps of the first epoch to record at (0 is always recorded).
+        path: Where to write ``gradient_norms.json`` after every record.
+        log_dir: TensorBoard directory for scalars and a histogram per
+            record (TensorFlow needed); None turns it off.
+
+    Example:
+        >>> recorder = GradientNormRecorder((x[:64], y[:64]), steps=[0, 10])
+        >>> model.fit(x, y, callbacks=[recorder])
+        >>> recorder.records[0]["norms"]["stem_conv"]
+    """
+
+    def __init__(
+        self,
+        probe: tuple[np.ndarray, np.ndarray],
+        *,
+        loss: Callable | None = None,
+        model: keras.Model | None = None,
+        every_epochs: int = 1,
+        steps: Sequence[int] = (0, 10, 50, 100),
+        path: str | os.PathLike | None = None,
+        log_dir: str | os.PathLike | None = None,
+    ):
+        super().__init__()
+        images, labels = probe
+        if len(images) == 0 or len(images) != len(labels):
+            raise ValueError(
+                "probe must be (images, labels) of equal, non-zero length. "
+                f"Received: probe=({len(images)} images, {len(labels)} labels)"
+            )
+        if isinstance(every_epochs, bool) or not isinstance(every_epochs, int):
+            raise ValueError(
+                f"every_epochs must be an integer >= 0. Received: every_epochs={every_epochs!r}"
+            )
+        if every_epochs < 0:
+            raise ValueError(
+                f"every_epochs must be an integer >= 0. Received: every_epochs={every_epochs!r}"
+            )
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in steps):
+            raise ValueError(
+                f"steps must be integers >= 0. Received: steps={list(steps)!r}"
+            )
+        self.probe = (np.asarray(images, "float32"), np.asarray(labels))
+        self.loss = loss or _default_loss(self.probe[1])
+        self.probe_model = model
+        self.every_epochs = every_epochs
+        self.steps = sorted(set(steps) | {0})
+        self.path = pathlib.Path(path) if path is not None else None
+        self.log_dir = log_dir
+        self.records: list[dict[str, Any]] = []
+        self.layers: list[str] = []
+        self._epoch = 0
+        self._pending: list[int] = []
+        self._function = None
+        self._writer = None
+
+    # -- Keras hooks ---------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._build()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._pending = list(self.steps) if epoch == 0 and self.every_epochs else []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._pending and batch >= self._pending[0]:
+            self._pending = [s for s in self._pending if s > batch]
+            self.record(self._epoch, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_epochs and (epoch + 1) % self.every_epochs == 0:
+            norms = self.record(epoch + 1, 0)
+            if logs is not None:
+                logs.update(history_entries(self.layers, norms))
+
+    # -- public --------------------------------------------------------------
+
+    def compute_norms(self) -> dict[str, float]:
+        """The per-layer gradient norms of the model as it is now."""
+        if self._function is None:
+            self._build()
+        model = self._target()
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        values = self._function(trainable, non_trainable, *self.probe)
+        return {
+            name: float(value)
+            for name, value in zip(
+                self.layers, keras.ops.convert_to_numpy(values), strict=True
+            )
+        }
+
+    def record(self, epoch: int, step: int) -> dict[str, float]:
+        """Measure now and store the record ``(epoch, step)``."""
+        norms = self.compute_norms()
+        self.records.append({"epoch": int(epoch), "step": int(step), "norms": norms})
+        self._write_file()
+        self._write_summaries(epoch, step, norms)
+        return norms
+
+    def restore(self, records: list[dict[str, Any]]) -> None:
+        """Continue after ``records`` (from a backup of an interrupted run)."""
+        self.records = [dict(r) for r in records]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"layers": [...], "records": [...]}``, the gradient_norms.json schema."""
+        return {"layers": list(self.layers), "records": list(self.records)}
+
+    # -- helpers -------------------------------------------------------------
+
+    def _target(self) -> keras.Model:
+        return self.probe_model if self.probe_model is not None else self.model
+
+    def _build(self) -> None:
+        model = self._target()
+        kernels = {id(layer.kernel): layer.name for layer in _kernel_layers(model)}
+        variables = model.trainable_variables
+        indices = [i for i, v in enumerate(variables) if id(v) in kernels]
+        self.layers = [kernels[id(variables[i])] for i in indices]
+        self._function = _norm_function(model, self.loss, indices)
+
+    def _write_file(self) -> None:
+        if self.path is not None:
+            from keras_resnet.train.rundir import write_json
+
+            write_json(self.path, self.to_json())
+
+    def _write_summaries(self, epoch: int, step: int, norms: dict[str, float]):
+        if self.log_dir is None or not norms:
+            return
+        if not tensorboard_available():
+            return
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.fspath(self.log_dir))
+        steps_per_epoch = (self.params or {}).get("steps") or 0
+        global_step = epoch * steps_per_epoch + step
+        with self._writer.as_default(step=global_step):
+            for name, value in norms.items():
+                tf.summary.scalar(f"grad_norm/{name}", value)
+            tf.summary.histogram("grad_norm/all_layers", list(norms.values()))
+        self._writer.flush()
+
+
+def tensorboard_available() -> bool:
+    """Whether TensorFlow and TensorBoard (needed to write summaries) are installed."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("tensorflow", "tensorboard")
+    )
+
+
+def history_entries(layers: list[str], norms: dict[str, float]) -> dict[str, float]:
+    """The fit-history keys of a record: first and last layer, and the ratio."""
+    if not layers:
+        return {}
+    first, last = norms[layers[0]], norms[layers[-1]]
+    return {
+        f"grad_norm/{layers[0]}": first,
+        f"grad_norm/{layers[-1]}": last,
+        "grad_norm/first_to_last": first / last if last else math.inf,
+    }
+
+
+def _kernel_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    layers = []
+    for layer in iter_layers(model):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and layer.trainable and kernel.trainable:
+            layers.append(layer)
+    return layers
+
+
+def _default_loss(labels: np.ndarray) -> keras.losses.Loss:
+    if labels.ndim == 1:
+        return keras.losses.SparseCategoricalCrossentropy()
+    return keras.losses.CategoricalCrossentropy()
+
+
+def _norm_function(model: keras.Model, loss: Callable, indices: list[int]):
+    """``f(trainable, non_trainable, x, y) -> norms`` for the current backend."""
+    backend = keras.backend.backend()
+
+    def loss_of(trainable, non_trainable, x, y):
+        outputs, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+        return keras.ops.cast(loss(y, outputs), "float32")
+
+    if backend == "tensorflow":
+        return _tensorflow_norms(loss_of, indices)
+    if backend == "jax":
+        return _jax_norms(loss_of, indices)
+    raise ValueError(
+        "GradientNormRecorder supports the tensorflow and jax backends. "
+        f"Received: backend={backend!r}"
+    )
+
+
+def _tensorflow_norms(loss_of: Callable, indices: list[int]):
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def norms(trainable, non_trainable, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            loss = loss_of(trainable, non_trainable, x, y)
+        grads = tape.gradient(loss, [trainable[i] for i in indices])
+        return tf.stack([tf.norm(tf.cast(g, "float32")) for g in grads])
+
+    return norms
+
+
+def _jax_norms(loss_of: Callable, indices: list[int]):
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def norms(trainable, non_trainable, x, y):
+        grads = jax.grad(loss_of)(trainable, non_trainable, x, y)
+        return jnp.stack(
+            [jnp.linalg.norm(grads[i].astype("float32").ravel()) for i in indices]
+        )
+
+    return norms
+
+
+class RunMonitor(keras.callbacks.Callback):
+    """Keep a run directory current after every epoch; stop cleanly on a NaN
+    loss or a first Ctrl-C.
+
+    After each completed epoch it appends a history row, writes
+    ``history.csv``/``history.json``, saves ``best.keras`` when validation
+    accuracy improves, and backs up the training state (weights, optimizer,
+    augmentation counters, history, gradient records). An epoch cut short
+    by a NaN loss or an interrupt is not backed up, so the last good backup
+    stays.
+
+    Args:
+        run_dir: The run directory.
+        classifier: The model saved as ``best.keras``.
+        recorder: The run's ``GradientNormRecorder`` (its records are backed
+            up), or None.
+        state: Backup state to continue from (``rows``, ``best_epoch``, ...).
+        handle_sigint: Turn the first SIGINT into a stop after the batch.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        classifier: keras.Model,
+        *,
+        recorder: GradientNormRecorder | None = None,
+        state: dict[str, Any] | None = None,
+        handle_sigint: bool = True,
+    ):
+        super().__init__()
+        state = state or {}
+        self.run_dir = pathlib.Path(run_dir)
+        self.classifier = classifier
+        self.recorder = recorder
+        self.rows: list[dict[str, Any]] = list(state.get("rows", []))
+        self.best_epoch: int | None = state.get("best_epoch")
+        self.best_value: float = state.get("best_value", -math.inf)
+        self.handle_sigint = handle_sigint
+        self.nan_at: tuple[int, int] | None = None
+        self.interrupted = False
+        self._epoch = 0
+        self._epoch_start = 0.0
+        self._previous_handler = None
+
+    @property
+    def completed_epochs(self) -> int:
+        """Epochs completed and backed up."""
+        return len(self.rows)
+
+    def on_train_begin(self, logs=None):
+        if self.handle_sigint and threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def on_train_end(self, logs=None):
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.nan_at = (self._epoch, batch)
+            self.model.stop_training = True
+        if self.interrupted:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.nan_at is not None or self.interrupted:
+            return
+        row = self._row(epoch, dict(logs or {}))
+        self.rows.append(row)
+        from keras_resnet.train import rundir
+
+        rundir.write_history(self.run_dir, self.rows)
+        self._update_best(epoch + 1, row)
+        rundir.save_backup(self.run_dir, self.model, self.backup_state())
+
+    def backup_state(self) -> dict[str, Any]:
+        """What a resumed run needs besides the weights."""
+        return {
+            "epoch": self.completed_epochs,
+            "rows": self.rows,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "gradient_records": self.recorder.records if self.recorder else [],
+        }
+
+    def _row(self, epoch: int, logs: dict[str, Any]) -> dict[str, Any]:
+        from keras_resnet.train.optim import current_learning_rate
+
+        row = {"epoch": epoch + 1}
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            row[key] = float(logs[key]) if key in logs else None
+        row["learning_rate"] = current_learning_rate(self.model.optimizer)
+        row["epoch_time"] = time.perf_counter() - self._epoch_start
+        row.update({k: float(v) for k, v in logs.items() if k.startswith("grad_norm/")})
+        return row
+
+    def _update_best(self, epoch: int, row: dict[str, Any]) -> None:
+        value = (
+            row["val_accuracy"] if row["val_accuracy"] is not None else row["accuracy"]
+        )
+        if value is None or value <= self.best_value:
+            return
+        self.best_value, self.best_epoch = float(value), epoch
+        save_model_atomically(self.classifier, self.run_dir / "best.keras")
+
+    def _on_sigint(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        print(
+            "\nInterrupt received: finishing the current batch and saving "
+            "(press Ctrl-C again to abort at once).",
+            flush=True,
+        )
+
+
+def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> None:
+    """``model.save(path)`` through a temporary file renamed into place."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,413 @@
+"""The training engine: ``train(config)`` builds data, model and optimizer,
+calls ``model.fit`` and fills the run directory.
+
+The classifier is ``raw pixels -> Normalization(mean, std) -> backbone ->
+float32 softmax``; training wraps it as ``raw pixels -> augmentation ->
+classifier``. Resuming restores the training model's weights (augmentation
+counters included), the optimizer and the records of the last completed
+epoch, and rebuilds the data stream from that epoch, so a resumed CPU run
+ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import pathlib
+import sys
+import tempfile
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_resnet.callbacks import (
+    GradientNormRecorder,
+    RunMonitor,
+    save_model_atomically,
+    tensorboard_available,
+)
+from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
+from keras_resnet.models import build_model, count_flops, count_trainable_params
+from keras_resnet.train import distribute, rundir
+from keras_resnet.train.config import TrainConfig
+from keras_resnet.train.evaluate import summarize
+from keras_resnet.train.optim import build_optimizer
+
+PROBE_SIZE = 128
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What ``train`` returns.
+
+    Attributes:
+        run_dir: The run directory.
+        history: Per-epoch lists, as in ``history.json``.
+        metrics: The contents of ``metrics.json``.
+        model: The trained classifier.
+    """
+
+    run_dir: pathlib.Path
+    history: dict[str, list[Any]]
+    metrics: dict[str, Any]
+    model: keras.Model | None = None
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class CrossEntropy(keras.losses.Loss):
+    """Categorical cross-entropy with label smoothing, taking integer or
+    one-hot labels (mixup and cutmix produce one-hot ones).
+
+    Args:
+        num_classes: Number of classes.
+        label_smoothing: Label smoothing factor in [0, 1).
+    """
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0, **kwargs):
+        super().__init__(name=kwargs.pop("name", "cross_entropy"), **kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        y_pred = keras.ops.cast(y_pred, "float32")
+        if len(y_true.shape) < len(y_pred.shape):
+            y_true = keras.ops.one_hot(
+                keras.ops.cast(y_true, "int32"), self.num_classes
+            )
+        return keras.losses.categorical_crossentropy(
+            keras.ops.cast(y_true, "float32"),
+            y_pred,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "label_smoothing": self.label_smoothing,
+        }
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> RunResult:
+    """Train ``config.model`` on ``config.dataset`` and fill the run directory.
+
+    Args:
+        config: Every hyper-parameter of the run.
+        resume: Continue the run in ``config.output_dir`` from its last
+            completed epoch (starts afresh when there is no backup yet).
+        overwrite: Replace a completed run in the output directory.
+        callbacks: Extra Keras callbacks for ``model.fit``.
+
+    Returns:
+        A ``RunResult`` (run directory, history, metrics, classifier).
+
+    Raises:
+        ValueError: For an invalid configuration.
+        keras_resnet.errors.RunDirectoryError: When a completed run would be
+            overwritten, or a run to resume is missing or different.
+        keras_resnet.errors.TrainingError: When the loss becomes NaN (the
+            last good backup is kept).
+        keras_resnet.errors.TrainingInterrupted: After a first Ctrl-C
+            (completed epochs are saved; resume continues from there).
+    """
+    config.validate()
+    started = time.perf_counter()
+    chief = distribute.is_chief()
+    run_dir = _prepare(config, resume=resume, overwrite=overwrite, chief=chief)
+    state = rundir.load_backup(run_dir) if resume else None
+    _seed_everything(config.seed)
+    from keras_resnet.data import load_dataset
+
+    splits = load_dataset(
+        config.dataset,
+        validation_split=config.validation_split,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        max_train_examples=config.max_train_examples,
+        max_test_examples=config.max_test_examples,
+    )
+    config = config.replace(output_dir=str(run_dir))
+    rundir.write_config(run_dir, config)
+    rundir.write_json(run_dir / rundir.DATASET, rundir.dataset_record(splits))
+    steps = splits.train_size // config.batch_size
+    if steps < 1:
+        raise ValueError(
+            f"batch_size is larger than the {splits.train_size} training examples. "
+            f"Received: batch_size={config.batch_size}"
+        )
+    strategy = distribute.resolve_strategy(config.strategy)
+    with distribute.strategy_scope(strategy):
+        classifier, model = build_models(config, splits, steps)
+    initial_epoch = _restore(model, state)
+    recorder, monitor = _engine_callbacks(config, run_dir, classifier, splits, state)
+    if initial_epoch < config.epochs:
+        _fit(
+            config,
+            model,
+            splits,
+            steps,
+            initial_epoch,
+            [*_tensorboard(run_dir), recorder, monitor, *(callbacks or [])],
+        )
+    _check_stopped(monitor, run_dir, classifier)
+    metrics = _finish(config, run_dir, classifier, splits, monitor, started, state)
+    if not chief:
+        rundir.remove_backup(run_dir)
+    return RunResult(
+        run_dir, rundir.read_json(run_dir / rundir.HISTORY_JSON), metrics, classifier
+    )
+
+
+def build_models(config: TrainConfig, splits, steps_per_epoch: int):
+    """The classifier and the compiled training model of ``config``.
+
+    Args:
+        config: The run's configuration.
+        splits: The ``DatasetSplits`` (mean, std, image shape, classes).
+        steps_per_epoch: Optimizer updates per epoch (for the schedule).
+
+    Returns:
+        ``(classifier, training_model)``.
+    """
+    from keras_resnet.augment import build_augmentation
+
+    classifier = build_classifier(config, splits)
+    augmentation = build_augmentation(
+        augment=config.augment, cutout=config.cutout, seed=config.seed
+    )
+    inputs = keras.Input(shape=tuple(splits.image_shape), name="images")
+    x = augmentation(inputs) if augmentation is not None else inputs
+    model = keras.Model(inputs, classifier(x), name=f"{config.model}_training")
+    mixing = config.mixup_alpha > 0 or config.cutmix_alpha > 0
+    accuracy = (
+        keras.metrics.CategoricalAccuracy
+        if mixing
+        else keras.metrics.SparseCategoricalAccuracy
+    )
+    model.compile(
+        optimizer=build_optimizer(config, steps_per_epoch),
+        loss=CrossEntropy(splits.num_classes, config.label_smoothing),
+        metrics=[accuracy(name="accuracy")],
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
+    return classifier, model
+
+
+def build_classifier(config: TrainConfig, splits) -> keras.Model:
+    """``raw pixels -> Normalization -> backbone -> float32 softmax``, with the
+    backbone's layers computing in ``config.precision``."""
+    from keras_resnet.augment import build_normalization
+
+    with _dtype_policy(config.precision):
+        inputs = keras.Input(shape=tuple(splits.image_shape), name="images")
+        x = build_normalization(splits.mean, splits.std)(inputs)
+        backbone = build_model(
+            config.model,
+            input_tensor=x,
+            width_multiplier=config.width_multiplier,
+            num_classes=splits.num_classes,
+            classifier_activation="linear",
+            **config.model_options,
+        )
+        # Softmax (and so the loss) in float32 whatever the compute dtype.
+        probabilities = keras.layers.Activation(
+            "softmax", dtype="float32", name="probabilities"
+        )(backbone.output)
+        return keras.Model(inputs, probabilities, name=config.model)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _seed_everything(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Bit-exact resume on CPU; GPU kernels keep their faster default.
+        if not tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.enable_op_determinism()
+
+
+def _prepare(config, *, resume, overwrite, chief) -> pathlib.Path:
+    if not chief:
+        # Other workers compute the same steps but write to scratch space.
+        return pathlib.Path(tempfile.mkdtemp(prefix="keras-resnet-worker-"))
+    path = pathlib.Path(config.output_dir or rundir.default_run_dir(config.model))
+    if resume and not (path / rundir.BACKUP).is_dir() and rundir.is_completed(path):
+        raise RunDirectoryError(
+            f"{path} holds a completed run; there is nothing to resume"
+        )
+    return rundir.prepare_run_dir(
+        config.replace(output_dir=str(path)), resume=resume, overwrite=overwrite
+    )
+
+
+def _restore(model: keras.Model, state: dict[str, Any] | None) -> int:
+    if state is None:
+        return 0
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(state["weights_path"])
+    return int(state["epoch"])
+
+
+def _engine_callbacks(config, run_dir, classifier, splits, state):
+    recorder = None
+    if config.grad_norm_every > 0:
+        images, labels = splits.arrays["train"]
+        recorder = GradientNormRecorder(
+            (images[:PROBE_SIZE], labels[:PROBE_SIZE]),
+            loss=CrossEntropy(splits.num_classes, config.label_smoothing),
+            model=classifier,
+            every_epochs=config.grad_norm_every,
+            steps=config.grad_norm_steps,
+            path=run_dir / rundir.GRADIENTS,
+            log_dir=run_dir / rundir.TENSORBOARD / "gradients",
+        )
+        if state:
+            recorder.restore(state.get("gradient_records", []))
+    monitor = RunMonitor(run_dir, classifier, recorder=recorder, state=state)
+    return recorder, monitor
+
+
+def _tensorboard(run_dir: pathlib.Path) -> list[keras.callbacks.Callback]:
+    if not tensorboard_available():
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(run_dir / rundir.TENSORBOARD))]
+
+
+def _fit(config, model, splits, steps, initial_epoch, callbacks) -> None:
+    train_data, validation_data = _pipelines(config, splits, initial_epoch)
+    model.fit(
+        train_data,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps,
+        validation_data=validation_data,
+        callbacks=[c for c in callbacks if c is not None],
+        verbose=config.verbose,
+    )
+
+
+def _pipelines(config, splits, initial_epoch):
+    """Training and validation data: tf.data with TensorFlow, else NumPy."""
+    mixing = {
+        "num_classes": splits.num_classes,
+        "mixup_alpha": config.mixup_alpha,
+        "cutmix_alpha": config.cutmix_alpha,
+    }
+    validation = splits.arrays.get("validation")
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return _array_loaders(config, splits, initial_epoch, mixing, validation)
+    from keras_resnet.data import make_pipeline
+
+    train_data = make_pipeline(
+        splits.arrays["train"],
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed,
+        initial_epoch=initial_epoch,
+        epochs=config.epochs,
+        **mixing,
+    )
+    train_data = distribute.shard_by_data(train_data)
+    if validation is None:
+        return train_data, None
+    validation_data = make_pipeline(
+        validation, batch_size=config.batch_size, training=False
+    )
+    return train_data, distribute.shard_by_data(validation_data)
+
+
+def _array_loaders(config, splits, initial_epoch, mixing, validation):
+    from keras_resnet.data.loader import ArrayLoader
+
+    images, labels = splits.arrays["train"]
+    train_data = ArrayLoader(
+        images,
+        labels,
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed,
+        initial_epoch=initial_epoch,
+        **mixing,
+    )
+    if validation is None:
+        return train_data, None
+    return train_data, ArrayLoader(
+        *validation, batch_size=config.batch_size, training=False
+    )
+
+
+def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> None:
+    done = monitor.completed_epochs
+    if monitor.nan_at is not None:
+        epoch, batch = monitor.nan_at
+        raise TrainingError(
+            f"loss became NaN at epoch {epoch + 1}, batch {batch}; training "
+            f"stopped. The last good backup (epoch {done}) is in {run_dir / rundir.BACKUP}; "
+            "lower the learning rate or use precision float32"
+        )
+    if monitor.interrupted:
+        save_model_atomically(classifier, run_dir / rundir.MODEL)
+        print(
+            f"Saved {done} completed epoch(s) in {run_dir}. Continue with: "
+            f"keras-resnet fit --config {run_dir / rundir.CONFIG} "
+            f"--output-dir {run_dir} --resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise TrainingInterrupted(
+            f"training interrupted after {done} completed epoch(s); resume with --resume"
+        )
+
+
+def _finish(config, run_dir, classifier, splits, monitor, started, state):
+    save_model_atomically(classifier, run_dir / rundir.MODEL)
+    if monitor.recorder is not None:
+        rundir.write_json(run_dir / rundir.GRADIENTS, monitor.recorder.to_json())
+    rundir.write_history(run_dir, monitor.rows)
+    images, labels = splits.arrays["test"]
+    probabilities = classifier.predict(images, batch_size=256, verbose=0)
+    test = summarize(np.asarray(probabilities), labels, splits.class_names)
+    seconds = [row["epoch_time"] for row in monitor.rows]
+    final_loss = monitor.rows[-1]["loss"] if monitor.rows else None
+    metrics = {
+        "model": config.model,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "per_class_accuracy": test["per_class_accuracy"],
+        "confusion_matrix": test["confusion_matrix"],
+        "trainable_params": count_trainable_params(classifier),
+        "flops": count_flops(classifier),
+        "epochs": len(monitor.rows),
+        "total_seconds": float(sum(seconds)),
+        "wall_seconds": time.perf_counter() - started,
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else math.nan,
+        "best_epoch": monitor.best_epoch,
+        "best_val_accuracy": monitor.best_value if monitor.best_epoch else None,
+        "final_train_loss": final_loss,
+        "completed": True,
+    }
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    rundir.remove_backup(run_dir)
+    return metrics
