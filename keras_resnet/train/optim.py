@@ -21,8 +21,9 @@ _PACKAGE = "keras_resnet"
 
 
 def _is_kernel(variable) -> bool:
-    # Conv2D / Dense / DepthwiseConv2D weights all end in "kernel".
-    return variable.name.endswith("kernel")
+    # Conv2D / Dense / DepthwiseConv2D weights all end in "kernel"; on
+    # TensorFlow the optimizer sees the tf.Variable ("dense/kernel:0").
+    return variable.name.split(":")[0].endswith("kernel")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
