@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import pathlib
 from typing import Any
 
@@ -13,6 +11,7 @@ import click
 from keras_resnet.cli.options import TrainingOptions, resolve_config, training_options
 from keras_resnet.cli.output import format_count, format_duration, model_choice
 from keras_resnet.train.config import TrainConfig
+from keras_resnet.train.rundir import default_run_dir
 
 EPILOG = """\b
 Examples:
@@ -64,7 +63,8 @@ def fit(
     if resume and config.output_dir is None:
         raise click.UsageError("--resume needs --output-dir (the run to continue).")
     config = config.replace(
-        output_dir=config.output_dir or default_run_dir(config.model),
+        # Chosen here, so the start line can name it and read dataset.json.
+        output_dir=config.output_dir or str(default_run_dir(config.model)),
         verbose=0 if quiet else config.verbose,
     )
     from keras_resnet.train import train
@@ -76,12 +76,6 @@ def fit(
 
 def _file_values(training: TrainingOptions) -> dict[str, Any]:
     return training.config_file.values if training.config_file else {}
-
-
-def default_run_dir(model: str) -> str:
-    """``runs/<model>-<YYYYmmdd-HHMMSS>``, the run-directory contract's default."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{model}-{stamp}")
 
 
 def list_devices() -> list[str]:
