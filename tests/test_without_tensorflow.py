@@ -45,9 +45,7 @@ import importlib.util, json, math, pathlib, sys
 import numpy as np
 import keras
 import keras_resnet
-from keras_resnet.train import TrainConfig
-from keras_resnet.train.engine import train
-from keras_resnet.train.evaluate import evaluate
+from keras_resnet.train import TrainConfig, evaluate, train
 
 base = pathlib.Path(sys.argv[1])
 out = {
@@ -91,7 +89,7 @@ for key, source in json.loads(sys.argv[2]).items():
         "probs_shape": list(probs.shape),
         "probs_sum": probs.sum(axis=1).tolist(),
         "reload_exact": bool(np.array_equal(probs, again)),
-        "evaluated": evaluated if isinstance(evaluated, dict) else repr(evaluated),
+        "evaluated": {k: evaluated[k] for k in ("accuracy", "num_examples")},
     }
 out["tensorflow_loaded"] = "tensorflow" in sys.modules
 print(json.dumps(out, default=float))
@@ -232,6 +230,9 @@ def test_library_trains_records_evaluates_and_saves_without_tensorflow(
         assert run["probs_shape"] == [3, 2 if key == "folders" else 10], key
         assert np.allclose(run["probs_sum"], 1.0, atol=1e-4), key
         assert run["reload_exact"], key
+        evaluated = run["evaluated"]
+        assert evaluated["num_examples"] == {"folders": 8, "cifar": 10}.get(key, 16)
+        assert 0.0 <= evaluated["accuracy"] <= 1.0, key
 
 
 @pytest.mark.slow
