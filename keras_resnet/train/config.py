@@ -58,6 +58,9 @@ class TrainConfig:
         strategy: ``"auto"``, ``"default"``, ``"mirrored"`` or
             ``"multiworker"`` (TensorFlow backend).
         seed: Seed for weights, data order and augmentation.
+        deterministic: TensorFlow op determinism (bit-identical reruns and
+            resumes). None: on when TensorFlow sees no GPU. Keras turns XLA
+            off while it is on, so ``jit_compile`` then has no effect.
         grad_norm_every: Record per-layer gradient norms every N epochs
             (0: off).
         grad_norm_steps: Steps of the first epoch at which gradient norms are
@@ -94,6 +97,7 @@ class TrainConfig:
     steps_per_execution: int = 1
     strategy: str = "auto"
     seed: int = 0
+    deterministic: bool | None = None
     grad_norm_every: int = 1
     grad_norm_steps: list[int] = dataclasses.field(
         default_factory=lambda: [0, 10, 50, 100]
@@ -133,6 +137,8 @@ class TrainConfig:
                 _fail(name, value, "must be a positive integer or None")
         if any(not isinstance(s, int) or s < 0 for s in self.grad_norm_steps):
             _fail("grad_norm_steps", self.grad_norm_steps, "must be integers >= 0")
+        if self.deterministic not in (None, True, False):
+            _fail("deterministic", self.deterministic, "must be true, false or None")
         if not isinstance(self.model_options, dict):
             _fail("model_options", self.model_options, "must be a mapping")
 

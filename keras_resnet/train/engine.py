@@ -124,7 +124,7 @@ def train(
     chief = distribute.is_chief()
     run_dir = _prepare(config, resume=resume, overwrite=overwrite, chief=chief)
     state = rundir.load_backup(run_dir) if resume else None
-    _seed_everything(config.seed)
+    deterministic = _seed_everything(config)
     from keras_resnet.data import load_dataset
 
     splits = load_dataset(
@@ -146,7 +146,11 @@ def train(
         )
     strategy = distribute.resolve_strategy(config.strategy)
     with distribute.strategy_scope(strategy):
-        classifier, model = build_models(config, splits, steps)
+        classifier, model = build_models(
+            config.replace(jit_compile=config.jit_compile and not deterministic),
+            splits,
+            steps,
+        )
     initial_epoch = _restore(model, state)
     recorder, monitor = _engine_callbacks(config, run_dir, classifier, splits, state)
     if initial_epoch < config.epochs:
@@ -236,14 +240,26 @@ def _dtype_policy(name: str):
         keras.config.set_dtype_policy(previous)
 
 
-def _seed_everything(seed: int) -> None:
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+def _seed_everything(config: TrainConfig) -> bool:
+    """Seed every generator; returns whether TF op determinism is on."""
+    keras.utils.set_random_seed(config.seed)
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
 
+    deterministic = config.deterministic
+    if deterministic is None:
         # Bit-exact resume on CPU; GPU kernels keep their faster default.
-        if not tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.enable_op_determinism()
+        deterministic = not tf.config.list_physical_devices("GPU")
+    # The switch is process-wide: turn it off again after a deterministic
+    # run in the same process (Keras reads it from this same module).
+    from tensorflow.python.framework import config as tf_config
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    elif tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
+    return deterministic
 
 
 def _prepare(config, *, resume, overwrite, chief) -> pathlib.Path:

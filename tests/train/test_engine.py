@@ -1,0 +1,247 @@
+import csv
+import json
+import os
+import signal
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from train_helpers import run_python, tiny_config
+
+from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
+from keras_resnet.train import evaluate, train
+from keras_resnet.train.rundir import HISTORY_KEYS
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """One uninterrupted tiny run that the other tests compare against."""
+    config = tiny_config(tmp_path_factory.mktemp("runs") / "reference", epochs=EPOCHS)
+    return train(config)
+
+
+def weights_of(run_dir):
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    return model.get_weights()
+
+
+def assert_same_run(run_dir, reference_dir):
+    for a, b in zip(weights_of(run_dir), weights_of(reference_dir), strict=True):
+        np.testing.assert_array_equal(a, b)
+    history = json.loads((run_dir / "history.json").read_text())
+    expected = json.loads((reference_dir / "history.json").read_text())
+    history.pop("epoch_time"), expected.pop("epoch_time")
+    assert history == expected
+    norms = json.loads((run_dir / "gradient_norms.json").read_text())
+    assert norms == json.loads((reference_dir / "gradient_norms.json").read_text())
+
+
+def test_run_directory_holds_every_file(reference_run):
+    names = {p.name for p in reference_run.run_dir.iterdir()}
+    assert {
+        "config.yaml",
+        "dataset.json",
+        "history.csv",
+        "history.json",
+        "gradient_norms.json",
+        "metrics.json",
+        "model.keras",
+        "best.keras",
+        "tensorboard",
+    } <= names
+    assert "backup" not in names  # removed once the run completed
+    assert any((reference_run.run_dir / "tensorboard" / "gradients").iterdir())
+
+
+def test_history_files_have_one_row_per_epoch(reference_run):
+    history = json.loads((reference_run.run_dir / "history.json").read_text())
+    assert list(history)[: len(HISTORY_KEYS)] == list(HISTORY_KEYS)
+    assert {len(column) for column in history.values()} == {EPOCHS}
+    assert history["epoch"] == [1, 2, 3]
+    assert all(isinstance(v, float) for v in history["val_accuracy"])
+    assert history["learning_rate"][-1] == pytest.approx(0.0, abs=1e-6)  # cosine end
+    with open(reference_run.run_dir / "history.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert float(rows[1]["loss"]) == pytest.approx(history["loss"][1])
+    assert reference_run.history == history
+
+
+def test_gradient_norms_follow_the_schema(reference_run):
+    saved = json.loads((reference_run.run_dir / "gradient_norms.json").read_text())
+    assert saved["layers"][0] == "stem_conv" and saved["layers"][-1] == "fc"
+    points = [(r["epoch"], r["step"]) for r in saved["records"]]
+    assert points == [(0, 0), (0, 2), (1, 0), (2, 0), (3, 0)]
+    for record in saved["records"]:
+        assert list(record["norms"]) == saved["layers"]
+        assert all(np.isfinite(v) and v > 0 for v in record["norms"].values())
+
+
+def test_metrics_and_saved_classifier(reference_run):
+    metrics = reference_run.metrics
+    assert metrics == json.loads((reference_run.run_dir / "metrics.json").read_text())
+    assert metrics["completed"] is True and metrics["epochs"] == EPOCHS
+    assert len(metrics["per_class_accuracy"]) == 10
+    assert metrics["best_epoch"] in (1, 2, 3)
+    model = keras.saving.load_model(reference_run.run_dir / "model.keras")
+    assert not any("crop" in layer.name for layer in model.layers)
+    assert model.layers[1].name == "normalization"
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
+    probabilities = keras.ops.convert_to_numpy(model(pixels))
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_evaluate_run_dir_and_keras_file_agree_with_metrics(reference_run):
+    result = evaluate(reference_run.run_dir)
+    assert result["accuracy"] == pytest.approx(reference_run.metrics["test_accuracy"])
+    assert result["loss"] == pytest.approx(reference_run.metrics["test_loss"], rel=1e-5)
+    confusion = np.array(result["confusion_matrix"])
+    assert confusion.shape == (10, 10) and confusion.sum() == result["num_examples"]
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(result["accuracy"])
+    on_validation = evaluate(reference_run.run_dir / "best.keras", split="validation")
+    assert on_validation["num_examples"] == 32
+
+
+def test_evaluate_needs_a_dataset_outside_a_run(tmp_path, reference_run):
+    model = keras.saving.load_model(reference_run.run_dir / "model.keras")
+    with pytest.raises(ValueError, match="Received: dataset=None"):
+        evaluate(model)
+    with pytest.raises(ValueError, match="Received: split='dev'"):
+        evaluate(reference_run.run_dir, split="dev")
+
+
+def test_completed_run_is_never_overwritten(reference_run):
+    config = tiny_config(reference_run.run_dir, epochs=EPOCHS)
+    before = (reference_run.run_dir / "metrics.json").read_text()
+    with pytest.raises(RunDirectoryError, match="overwrite"):
+        train(config)
+    with pytest.raises(RunDirectoryError, match="completed"):
+        train(config, resume=True)
+    assert (reference_run.run_dir / "metrics.json").read_text() == before
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Send this process SIGINT during one batch, as Ctrl-C would."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, reference_run):
+    config = tiny_config(tmp_path / "run", epochs=EPOCHS)
+    with pytest.raises(TrainingInterrupted, match="1 completed epoch"):
+        train(config, callbacks=[InterruptAt(1, 2)])
+    state = json.loads((tmp_path / "run" / "backup" / "state.json").read_text())
+    assert state["epoch"] == 1
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(RunDirectoryError, match="unfinished"):
+        train(config)
+    train(config, resume=True)
+    assert_same_run(tmp_path / "run", reference_run.run_dir)
+
+
+KILLED_RUN = """
+import os, signal, sys, keras
+sys.path.insert(0, "tests/train")
+from train_helpers import tiny_config
+from keras_resnet.train import train
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == (2, 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+train(tiny_config(sys.argv[1], epochs=3), callbacks=[Kill()])
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ends_bit_identical(tmp_path, reference_run):
+    run_dir = tmp_path / "killed"
+    code = KILLED_RUN.replace("sys.argv[1]", repr(str(run_dir)))
+    result = run_python(code)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    state = json.loads((run_dir / "backup" / "state.json").read_text())
+    assert state["epoch"] == 2 and not (run_dir / "metrics.json").exists()
+    train(tiny_config(run_dir, epochs=EPOCHS), resume=True)
+    assert_same_run(run_dir, reference_run.run_dir)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Make the stem kernel NaN before one batch of the second epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == (1, 1):
+            kernel = self.model.get_layer("mini_resnet").get_layer("stem_conv").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_backup(tmp_path):
+    config = tiny_config(tmp_path / "nan", epochs=EPOCHS)
+    with pytest.raises(TrainingError, match="NaN at epoch 2, batch 1"):
+        train(config, callbacks=[PoisonWeights()])
+    state = json.loads((tmp_path / "nan" / "backup" / "state.json").read_text())
+    assert state["epoch"] == 1
+    history = json.loads((tmp_path / "nan" / "history.json").read_text())
+    assert history["epoch"] == [1] and np.isfinite(history["loss"][0])
+    assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("precision", "changes", "compute_dtype"),
+    [
+        ("mixed_float16", {"jit_compile": True, "deterministic": False}, "float16"),
+        ("mixed_bfloat16", {"steps_per_execution": 2, "augment": "none"}, "bfloat16"),
+    ],
+)
+def test_mixed_precision_and_xla_paths(tmp_path, precision, changes, compute_dtype):
+    config = tiny_config(tmp_path / "mp", epochs=1, precision=precision, **changes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # e.g. "XLA not supported"
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+        result = train(config)
+    assert np.isfinite(result.history["loss"][0])
+    model = keras.saving.load_model(result.run_dir / "model.keras")
+    assert model.get_layer("stem_conv").compute_dtype == compute_dtype
+    assert model.get_layer("stem_conv").kernel.dtype == "float32"
+    assert model.output.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # restored
+
+
+@pytest.mark.slow
+def test_mixup_cutmix_label_smoothing_adamw_onecycle(tmp_path):
+    config = tiny_config(
+        tmp_path / "recipe",
+        epochs=1,
+        mixup_alpha=0.2,
+        cutmix_alpha=1.0,
+        label_smoothing=0.1,
+        optimizer="adamw",
+        learning_rate=3e-3,
+        schedule="onecycle",
+        cutout=8,
+    )
+    result = train(config)
+    assert np.isfinite(result.history["loss"][0])
+    assert result.metrics["completed"] is True
+    assert result.history["learning_rate"][0] < 3e-3 / 25
