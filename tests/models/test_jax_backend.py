@@ -19,14 +19,15 @@ from keras_resnet.models import count_trainable_params
 out = {}
 x = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
 for name in keras_resnet.list_models():
-    full = count_trainable_params(keras_resnet.build_model(name))
     model = keras_resnet.build_model(name, width_multiplier=0.125)
-    y = np.asarray(model(x, training=False))
+    # predict_on_batch compiles the whole graph once; eager JAX compiles op
+    # by op, three times slower for DenseNet's 425 layers.
+    y = np.asarray(model.predict_on_batch(x))
     path = os.path.join(tempfile.mkdtemp(), "m.keras")
     model.save(path)
-    z = np.asarray(keras.saving.load_model(path, safe_mode=True)(x, training=False))
+    z = np.asarray(keras.saving.load_model(path, safe_mode=True).predict_on_batch(x))
     out[name] = {
-        "params": full,
+        "params": count_trainable_params(model),
         "names": [layer.name for layer in model.layers],
         "shape": list(y.shape),
         "exact": bool(np.array_equal(y, z)),
@@ -50,6 +51,8 @@ def test_builders_on_jax():
     for name, info in jax_models.items():
         tf_model = keras_resnet.build_model(name, width_multiplier=0.125)
         assert info["names"] == [layer.name for layer in tf_model.layers]
-        assert info["params"] == count_trainable_params(keras_resnet.build_model(name))
+        # Full-size counts are pinned on TensorFlow by test_builders; equal
+        # tiny counts and names show the JAX graph is the same network.
+        assert info["params"] == count_trainable_params(tf_model)
         assert info["shape"] == [2, 10]
         assert info["exact"], name
