@@ -130,26 +130,31 @@ def _curves(runs, labels, colors, split: str, emphasise: bool = False) -> Figure
 
 
 def _gradient_profiles(runs, labels, colors) -> Figure:
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    figure = Figure(figsize=(11, 4.8), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for ax, which, title in zip(
         axes, (0, -1), ("first record", "end of training"), strict=True
     ):
+        moments = []
         for run, label in zip(runs, labels, strict=True):
             profile = _profile(run, which)
             if profile is None:
                 continue
             depth, norms, when = profile
-            ax.plot(depth, norms, label=f"{label} ({when})", color=colors[label])
+            moments.append(when)
+            ax.plot(depth, norms, label=label, color=colors[label], marker=".")
         ax.set_yscale("log")
         ax.set_xlabel("layer depth (input to output)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("gradient L2 norm (log scale)")
-        ax.set_title(f"Per-layer gradient norm, {title}")
+        when = moments[0] if len(set(moments)) == 1 else "per model"
+        ax.set_title(f"{title} ({when})" if moments else title)
         ax.grid(alpha=0.3, which="both")
-        if ax.has_data():
-            ax.legend(fontsize="small")
-    figure.suptitle("Gradient magnitude across layers")
+    handles, names = axes[0].get_legend_handles_labels()
+    if handles:
+        # One legend below both panels, so it never hides a line.
+        figure.legend(handles, names, loc="outside lower center", ncols=len(names))
+    figure.suptitle("Per-layer gradient norm across depth")
     return figure
 
 
