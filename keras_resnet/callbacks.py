@@ -131,8 +131,9 @@ class GradientNormRecorder(keras.callbacks.Callback):
         if self._function is None:
             self._build()
         model = self._target()
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
+        current = self._current_values()
+        trainable = [current(v) for v in model.trainable_variables]
+        non_trainable = [current(v) for v in model.non_trainable_variables]
         values = self._function(trainable, non_trainable, *self.probe)
         return {
             name: float(value)
@@ -161,6 +162,20 @@ class GradientNormRecorder(keras.callbacks.Callback):
 
     def _target(self) -> keras.Model:
         return self.probe_model if self.probe_model is not None else self.model
+
+    def _current_values(self) -> Callable:
+        """``variable -> value``, reading JAX's in-flight training state.
+
+        During ``fit`` on JAX the variables hold no values; the trainer keeps
+        them in ``model._jax_state`` (trainable, non-trainable, ...).
+        """
+        state = getattr(self.model, "_jax_state", None) if self.model else None
+        values = {}
+        if state:
+            for key in ("trainable_variables", "non_trainable_variables"):
+                variables = getattr(self.model, key)
+                values.update(zip(map(id, variables), state[key], strict=True))
+        return lambda v: values[id(v)] if id(v) in values else v.value
 
     def _build(self) -> None:
         model = self._target()

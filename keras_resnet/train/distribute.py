@@ -45,7 +45,7 @@ def resolve_strategy(name: str):
         else:
             return None
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy(devices=_replica_devices(tf))
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return None
@@ -73,16 +73,34 @@ def is_chief() -> bool:
     )
 
 
-def shard_by_data(dataset):
+def shard_by_data(dataset, strategy=None):
     """Shard a ``tf.data`` pipeline by element across workers (in-memory
-    data has no files to shard by)."""
+    data has no files to shard by).
+
+    Under multi-worker training the batches become float32: Keras all-reduces
+    the first batch across workers to build the model, and the collective
+    ops have no uint8 kernel.
+    """
     import tensorflow as tf
 
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        dataset = dataset.map(
+            lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32))
+        )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA
     )
     return dataset.with_options(options)
+
+
+def _replica_devices(tf) -> list[str] | None:
+    # Every GPU; without one, every logical CPU (MirroredStrategy's own
+    # default would use a single CPU).
+    if tf.config.list_logical_devices("GPU"):
+        return None
+    cpus = tf.config.list_logical_devices("CPU")
+    return [device.name for device in cpus] if len(cpus) > 1 else None
 
 
 def _tf_config() -> dict:

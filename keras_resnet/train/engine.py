@@ -161,11 +161,12 @@ def train(
             steps,
             initial_epoch,
             [*_tensorboard(run_dir), recorder, monitor, *(callbacks or [])],
+            strategy,
         )
     _check_stopped(monitor, run_dir, classifier)
-    metrics = _finish(config, run_dir, classifier, splits, monitor, started, state)
-    if not chief:
-        rundir.remove_backup(run_dir)
+    metrics = _finish(config, run_dir, classifier, splits, monitor, started)
+    metrics["replicas"] = strategy.num_replicas_in_sync if strategy else 1
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
     return RunResult(
         run_dir, rundir.read_json(run_dir / rundir.HISTORY_JSON), metrics, classifier
     )
@@ -309,8 +310,8 @@ def _tensorboard(run_dir: pathlib.Path) -> list[keras.callbacks.Callback]:
     return [keras.callbacks.TensorBoard(log_dir=str(run_dir / rundir.TENSORBOARD))]
 
 
-def _fit(config, model, splits, steps, initial_epoch, callbacks) -> None:
-    train_data, validation_data = _pipelines(config, splits, initial_epoch)
+def _fit(config, model, splits, steps, initial_epoch, callbacks, strategy) -> None:
+    train_data, validation_data = _pipelines(config, splits, initial_epoch, strategy)
     model.fit(
         train_data,
         epochs=config.epochs,
@@ -322,7 +323,7 @@ def _fit(config, model, splits, steps, initial_epoch, callbacks) -> None:
     )
 
 
-def _pipelines(config, splits, initial_epoch):
+def _pipelines(config, splits, initial_epoch, strategy):
     """Training and validation data: tf.data with TensorFlow, else NumPy."""
     mixing = {
         "num_classes": splits.num_classes,
@@ -345,13 +346,13 @@ def _pipelines(config, splits, initial_epoch):
         epochs=config.epochs,
         **mixing,
     )
-    train_data = distribute.shard_by_data(train_data)
+    train_data = distribute.shard_by_data(train_data, strategy)
     if validation is None:
         return train_data, None
     validation_data = make_pipeline(
         validation, batch_size=config.batch_size, training=False
     )
-    return train_data, distribute.shard_by_data(validation_data)
+    return train_data, distribute.shard_by_data(validation_data, strategy)
 
 
 def _array_loaders(config, splits, initial_epoch, mixing, validation):
@@ -397,7 +398,7 @@ def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> No
         )
 
 
-def _finish(config, run_dir, classifier, splits, monitor, started, state):
+def _finish(config, run_dir, classifier, splits, monitor, started):
     save_model_atomically(classifier, run_dir / rundir.MODEL)
     if monitor.recorder is not None:
         rundir.write_json(run_dir / rundir.GRADIENTS, monitor.recorder.to_json())
@@ -424,6 +425,5 @@ def _finish(config, run_dir, classifier, splits, monitor, started, state):
         "final_train_loss": final_loss,
         "completed": True,
     }
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
     rundir.remove_backup(run_dir)
     return metrics
