@@ -35,3 +35,10 @@ def test_quick_preset_uses_the_shared_copy_at_reduced_size():
     assert config.width_multiplier < 1 and config.max_train_examples <= 10_000
     compare = TrainConfig.from_yaml(CONFIGS / "study" / "compare.yaml")
     assert [getattr(config, k) for k in RECIPE] == [getattr(compare, k) for k in RECIPE]
+
+
+def test_quick_preset_dataset_path_resolves_from_the_repo_root(shared_cifar_dir):
+    config = TrainConfig.from_yaml(CONFIGS / "study" / "quick_cpu.yaml")
+    folder = (CONFIGS.parent / config.dataset).resolve()
+    assert folder == shared_cifar_dir.resolve()
+    assert (folder / "train.tar.gz").is_file() and (folder / "test.tar.gz").is_file()
