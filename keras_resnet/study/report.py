@@ -205,9 +205,16 @@ def _setup_section(runs: Sequence[RunRecord]) -> str:
         "seed",
         "precision",
     )
-    recipe = ", ".join(f"{key}={config[key]}" for key in keys if key in config)
+    differing = [
+        key for key in keys if len({repr(run.config.get(key)) for run in runs}) > 1
+    ]
+    recipe = ", ".join(
+        f"{key}={config[key]}" for key in keys if key in config and key not in differing
+    )
     if recipe:
         lines.append(f"- Recipe (same for every model): {recipe}")
+    if differing:
+        lines.append(f"- Differs between the runs: {', '.join(differing)}")
     incomplete = [run.model for run in runs if not run.completed]
     if incomplete:
         lines.append(f"- Not completed: {', '.join(incomplete)}")

@@ -107,3 +107,13 @@ def test_find_runs_accepts_run_dirs_and_study_folders(tmp_path):
     assert runs[0].gradient_norms["layers"] == LAYERS
     with pytest.raises(RunDirectoryError, match="No run directory"):
         find_runs([tmp_path / "single" / "nothing"])
+
+
+def test_report_names_recipe_keys_that_differ_between_runs(tmp_path):
+    same = load_run(write_fake_run(tmp_path / "a", "resnet18"))
+    other_dir = write_fake_run(tmp_path / "b", "baseline_cnn")
+    (other_dir / "config.yaml").write_text("model: baseline_cnn\nepochs: 3\nseed: 1\n")
+    write_results([same, load_run(other_dir)], tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "- Recipe (same for every model): epochs=3\n" in report
+    assert "- Differs between the runs: seed" in report
