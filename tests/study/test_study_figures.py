@@ -1,8 +1,16 @@
+import json
+
 import pytest
 from study_helpers import check_figure_files, write_fake_run
 
 from keras_resnet.errors import RunDirectoryError
-from keras_resnet.study import MODEL_COLORS, model_colors, plot_runs
+from keras_resnet.study import (
+    MODEL_COLORS,
+    load_run,
+    model_colors,
+    plot_runs,
+    summarize_run,
+)
 
 STUDY = ("baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip")
 
@@ -41,3 +49,15 @@ def test_model_colors_fixed_for_study_models_and_distinct():
     assert colors["resnet18"] == MODEL_COLORS["resnet18"]
     assert colors["baseline_cnn"] == MODEL_COLORS["baseline_cnn"]
     assert len(set(colors.values())) == 4
+
+
+def test_runs_without_validation_split_still_plot_and_report(tmp_path):
+    run_dir = write_fake_run(tmp_path / "r", "resnet18")
+    history = json.loads((run_dir / "history.json").read_text())
+    for key in ("val_loss", "val_accuracy"):
+        history.pop(key)
+    (run_dir / "history.json").write_text(json.dumps(history))
+    row = summarize_run(load_run(run_dir))
+    assert row["epochs_to_80pct_best"] is None and row["epochs_to_90pct_best"] is None
+    files = plot_runs([run_dir], tmp_path / "out")
+    assert len(files) == 12 and all(f.stat().st_size > 5_000 for f in files)
