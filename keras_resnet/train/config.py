@@ -137,7 +137,7 @@ class TrainConfig:
                 _fail(name, value, "must be a positive integer or None")
         if any(not isinstance(s, int) or s < 0 for s in self.grad_norm_steps):
             _fail("grad_norm_steps", self.grad_norm_steps, "must be integers >= 0")
-        if self.deterministic not in (None, True, False):
+        if self.deterministic is not None and not isinstance(self.deterministic, bool):
             _fail("deterministic", self.deterministic, "must be true, false or None")
         if not isinstance(self.model_options, dict):
             _fail("model_options", self.model_options, "must be a mapping")
