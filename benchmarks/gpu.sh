@@ -39,13 +39,14 @@ SCRATCH=${SCRATCH:-$(mktemp -d)}
 mkdir -p "$OUT"
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 KERAS_RESNET_CACHE="$SCRATCH/cache"
 
-if compgen -G ".whl/*.whl" >/dev/null; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-fi
+phases=("$@")
+[[ ${#phases[@]} -eq 0 || ${phases[0]} == all ]] && phases=(info throughput epoch study)
+for phase in "${phases[@]}"; do
+  case $phase in
+    info | throughput | epoch | study) ;;
+    *) echo "Error: unknown phase '$phase' (info, throughput, epoch, study, all)" >&2; exit 2 ;;
+  esac
+done
 
 if [[ $DRY == 1 ]]; then
   QUICK=(--quick)
@@ -57,6 +58,15 @@ else
     exit 1
   }
   DATA_ARGS=(--data "$DATA")
+fi
+
+# The wheels are built for the device's Python 3.12; a dry run uses this one.
+if [[ $DRY != 1 ]] && compgen -G ".whl/*.whl" >/dev/null; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PWD"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
 info() {
@@ -106,12 +116,7 @@ study() {
     -C "$SCRATCH" study
 }
 
-phases=("$@")
-[[ ${#phases[@]} -eq 0 ]] && phases=(info throughput epoch study)
-[[ ${phases[0]} == all ]] && phases=(info throughput epoch study)
 for phase in "${phases[@]}"; do
-  case $phase in
-    info | throughput | epoch | study) echo "== $phase"; "$phase" ;;
-    *) echo "Error: unknown phase '$phase' (info, throughput, epoch, study, all)" >&2; exit 2 ;;
-  esac
+  echo "== $phase"
+  "$phase"
 done
