@@ -318,6 +318,9 @@ def _fit(config, model, splits, steps, initial_epoch, callbacks, strategy) -> No
         initial_epoch=initial_epoch,
         steps_per_epoch=steps,
         validation_data=validation_data,
+        # The pipelines order each epoch from (seed, epoch); Keras must not
+        # reshuffle (it would reorder a PyDataset's batches).
+        shuffle=False,
         callbacks=[c for c in callbacks if c is not None],
         verbose=config.verbose,
     )
