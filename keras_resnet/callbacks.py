@@ -211,10 +211,14 @@ class GradientNormRecorder(keras.callbacks.Callback):
 
 def tensorboard_available() -> bool:
     """Whether TensorFlow and TensorBoard (needed to write summaries) are installed."""
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("tensorflow", "tensorboard")
-    )
+    return all(_installed(name) for name in ("tensorflow", "tensorboard"))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def history_entries(layers: list[str], norms: dict[str, float]) -> dict[str, float]:

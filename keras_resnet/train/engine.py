@@ -312,6 +312,8 @@ def _tensorboard(run_dir: pathlib.Path) -> list[keras.callbacks.Callback]:
 
 def _fit(config, model, splits, steps, initial_epoch, callbacks, strategy) -> None:
     train_data, validation_data = _pipelines(config, splits, initial_epoch, strategy)
+    if hasattr(train_data, "epoch_callback"):  # the NumPy ArrayLoader
+        callbacks = [train_data.epoch_callback(), *callbacks]
     model.fit(
         train_data,
         epochs=config.epochs,
