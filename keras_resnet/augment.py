@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from keras_resnet._validation import check_int
+
 AUGMENTS = ("standard", "none")
 
 
@@ -105,10 +107,7 @@ class RandomCropFlip(_CountingAugmentation):
 
     def __init__(self, padding: int = 4, flip: bool = True, seed: int = 0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ValueError(
-                f"padding must be a non-negative integer. Received: padding={padding!r}"
-            )
+        check_int("padding", padding, minimum=0)
         self.padding = padding
         self.flip = bool(flip)
 
@@ -152,10 +151,7 @@ class Cutout(_CountingAugmentation):
 
     def __init__(self, size: int, fill_value: float = 128.0, seed: int = 0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(
-                f"size must be a positive integer. Received: size={size!r}"
-            )
+        check_int("size", size)
         self.size = size
         self.fill_value = float(fill_value)
 
@@ -199,8 +195,7 @@ def build_augmentation(
         raise ValueError(
             f"augment must be one of {', '.join(AUGMENTS)}. Received: augment={augment!r}"
         )
-    if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
-        raise ValueError(f"cutout must be an integer >= 0. Received: cutout={cutout!r}")
+    check_int("cutout", cutout, minimum=0)
     layers = []
     if augment == "standard":
         layers.append(RandomCropFlip(seed=seed, name="random_crop_flip"))

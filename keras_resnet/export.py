@@ -34,6 +34,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from keras_resnet._validation import check_int
 from keras_resnet.errors import KerasResNetError, RunDirectoryError
 from keras_resnet.inference import (
     DATASET_FILE,
@@ -98,10 +99,7 @@ def _validate(format: str, version: int | None) -> None:
         )
     if version is None:
         return
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise ValueError(
-            f"version must be a non-negative integer. Received: version={version!r}"
-        )
+    check_int("version", version, minimum=0)
     if format != "saved_model":
         raise ValueError(
             "version (the TF Serving layout) applies only to format='saved_model'. "

@@ -9,6 +9,7 @@ where ``tf.data`` or TFDS is used.
 
 from __future__ import annotations
 
+from keras_resnet._validation import check_int
 from keras_resnet.data.pipeline import epoch_permutation, make_pipeline
 from keras_resnet.data.splits import DatasetSplits, build_splits
 
@@ -85,16 +86,8 @@ def _check_arguments(source, validation_split, max_train, max_test) -> None:
             "validation_split must be in [0, 1). "
             f"Received: validation_split={validation_split!r}"
         )
-    for name, value in (
-        ("max_train_examples", max_train),
-        ("max_test_examples", max_test),
-    ):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(
-                f"{name} must be a positive integer or None. Received: {name}={value!r}"
-            )
+    check_int("max_train_examples", max_train, allow_none=True)
+    check_int("max_test_examples", max_test, allow_none=True)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, *, training: bool) -> int:

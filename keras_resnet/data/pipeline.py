@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_resnet._validation import check_int
+
 _NO_END = 2**62
 
 
@@ -156,23 +158,8 @@ def _check(batch_size, initial_epoch, epochs, num_classes, mixup_alpha, cutmix_a
 
 def check_batching(batch_size, initial_epoch) -> None:
     """Validate the batch size and first epoch shared by pipeline and loader."""
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or batch_size < 1
-    ):
-        raise ValueError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
-        )
-    if (
-        isinstance(initial_epoch, bool)
-        or not isinstance(initial_epoch, int)
-        or initial_epoch < 0
-    ):
-        raise ValueError(
-            "initial_epoch must be a non-negative integer. "
-            f"Received: initial_epoch={initial_epoch!r}"
-        )
+    check_int("batch_size", batch_size)
+    check_int("initial_epoch", initial_epoch, minimum=0)
 
 
 def check_mixing(num_classes, mixup_alpha, cutmix_alpha) -> None:

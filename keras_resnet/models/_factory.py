@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import keras
 
+from keras_resnet._validation import check_int
 from keras_resnet.models.blocks import POOLING_MODES, classifier_head
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -112,14 +113,7 @@ def validate_common_args(
         raise ValueError(
             f"pooling must be one of None, 'avg', 'max'. Received: pooling={pooling!r}"
         )
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, int)
-        or num_classes < 1
-    ):
-        raise ValueError(
-            f"num_classes must be a positive integer. Received: num_classes={num_classes!r}"
-        )
+    check_int("num_classes", num_classes)
     if input_shape is not None:
         _validate_input_shape(input_shape)
     if classifier_activation is not None:
@@ -141,10 +135,12 @@ def validate_common_args(
 
 def validate_positive(value, name: str, *, integer: bool = False) -> None:
     """Raise ``ValueError`` unless ``value`` is a positive number (or integer)."""
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {what}. Received: {name}={value!r}")
+    if integer:
+        check_int(name, value)
+    elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(
+            f"{name} must be a positive number. Received: {name}={value!r}"
+        )
 
 
 def _validate_input_shape(input_shape) -> None:

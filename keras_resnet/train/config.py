@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from keras_resnet._validation import check_int
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -132,9 +134,7 @@ class TrainConfig:
         if not 0.0 <= self.validation_split < 1.0:
             _fail("validation_split", self.validation_split, "must be in [0, 1)")
         for name in ("max_train_examples", "max_test_examples"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                _fail(name, value, "must be a positive integer or None")
+            check_int(name, getattr(self, name), allow_none=True)
         if any(not isinstance(s, int) or s < 0 for s in self.grad_norm_steps):
             _fail("grad_norm_steps", self.grad_norm_steps, "must be integers >= 0")
         if self.deterministic is not None and not isinstance(self.deterministic, bool):
@@ -235,9 +235,7 @@ def _fail(name: str, value, rule: str):
 
 def _positive_int(config, *names):
     for name in names:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            _fail(name, value, "must be a positive integer")
+        check_int(name, getattr(config, name))
 
 
 def _positive_number(config, *names):

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet._validation import check_int
 from keras_resnet.errors import RunDirectoryError
 from keras_resnet.train import rundir
 
@@ -54,14 +55,7 @@ def evaluate(
         raise ValueError(
             f"split must be one of {', '.join(SPLITS)}. Received: split={split!r}"
         )
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or batch_size < 1
-    ):
-        raise ValueError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
-        )
+    check_int("batch_size", batch_size)
     model, run_dir = _resolve_model(path_or_model)
     if splits is None:
         splits = _load_splits(run_dir, dataset, data_dir)

@@ -1,0 +1,37 @@
+"""The shared integer check behind every count-like argument."""
+
+import pytest
+
+from keras_resnet._validation import check_int
+
+
+@pytest.mark.parametrize("value", [1, 7])
+def test_positive_accepted(value):
+    check_int("batch_size", value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, "3", True, None])
+def test_positive_refused(value):
+    with pytest.raises(ValueError) as info:
+        check_int("batch_size", value)
+    assert str(info.value) == (
+        f"batch_size must be a positive integer. Received: batch_size={value!r}"
+    )
+
+
+def test_non_negative_and_none():
+    check_int("version", 0, minimum=0)
+    check_int("max_train_examples", None, allow_none=True)
+    with pytest.raises(ValueError, match="must be a non-negative integer. Received"):
+        check_int("version", -1, minimum=0)
+    with pytest.raises(ValueError, match=r"must be a positive integer or None\. "):
+        check_int("max_train_examples", 0, allow_none=True)
+    with pytest.raises(ValueError, match=r"must be an integer >= 10\. "):
+        check_int("depth", 4, minimum=10)
+
+
+def test_config_rejects_boolean_example_cap():
+    from keras_resnet.train import TrainConfig
+
+    with pytest.raises(ValueError, match="Received: max_train_examples=True"):
+        TrainConfig(max_train_examples=True)
