@@ -11,8 +11,10 @@ with ``overwrite=True``.
   ``probabilities`` (float32 ``[batch, classes]``), ``class_id`` (int64
   ``[batch]``), ``class_name`` (string ``[batch]``); resizing and
   normalization happen inside the graph. Needs only TensorFlow to load.
-* ``keras``: ``OUTPUT/model.keras`` (the classifier without augmentation) and
-  ``OUTPUT/dataset.json`` with its ``class_names``; a valid ``predict`` source.
+* ``keras``: ``OUTPUT/model.keras`` (the classifier without augmentation,
+  made of stock Keras layers only, so plain Keras loads it without this
+  package) and ``OUTPUT/dataset.json`` with its ``class_names``; a valid
+  ``predict`` source.
 * ``onnx``: ``OUTPUT/model.onnx`` with the same ``images`` input and
   ``probabilities`` / ``class_id`` outputs; class names and image size are in
   the model's metadata. Needs the ``onnx`` extra (tf2onnx, onnx).
@@ -43,6 +45,7 @@ from keras_resnet.inference import (
     load_classifier,
     resize_images,
 )
+from keras_resnet.models.layers import to_stock_layers
 
 FORMATS = ("saved_model", "keras", "onnx")
 ONNX_FILE = "model.onnx"
@@ -205,7 +208,7 @@ def _write_saved_model(model, class_names, image_size, folder: pathlib.Path) -> 
 
 
 def _write_keras(model, class_names, image_size, folder: pathlib.Path) -> None:
-    model.save(folder / MODEL_FILE)
+    to_stock_layers(model).save(folder / MODEL_FILE)
     # The part of a run's dataset.json that predicting needs.
     dataset = {
         "class_names": list(class_names),

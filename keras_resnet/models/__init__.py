@@ -4,8 +4,9 @@ This package uses only ``keras``, so every builder works on any Keras
 backend (TensorFlow, JAX, PyTorch).
 """
 
-from keras_resnet.models import blocks
+from keras_resnet.models import blocks, layers
 from keras_resnet.models.densenet import densenet121
+from keras_resnet.models.layers import to_stock_layers
 from keras_resnet.models.preact import (
     preact_resnet18,
     wide_resnet,
@@ -46,6 +47,7 @@ __all__ = [
     "count_trainable_params",
     "densenet121",
     "get_model_info",
+    "layers",
     "list_models",
     "mini_resnet",
     "preact_resnet18",
@@ -55,6 +57,7 @@ __all__ = [
     "resnet34",
     "resnet50",
     "resnext29_2x64d",
+    "to_stock_layers",
     "wide_resnet",
     "wide_resnet16_4",
     "wide_resnet28_10",

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from keras_resnet.models.layers import BatchNormalization
+
 # PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), which the
 # reference CIFAR implementations and their parameter counts assume.
 BN_MOMENTUM = 0.9
@@ -382,9 +384,7 @@ def _conv(x, filters: int, kernel_size: int, strides: int, *, name: str, groups=
 
 
 def _batch_norm(x, *, name: str):
-    return layers.BatchNormalization(
-        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
-    )(x)
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def _shortcut(x, filters: int, strides: int, *, name: str, batch_norm: bool = True):

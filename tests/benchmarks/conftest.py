@@ -31,3 +31,9 @@ def common():
 def throughput():
     """``benchmarks/train_throughput.py``."""
     return load_benchmark_module("train_throughput")
+
+
+@pytest.fixture(scope="session")
+def profile_step():
+    """``benchmarks/profile_step.py``."""
+    return load_benchmark_module("profile_step")

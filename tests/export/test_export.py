@@ -213,3 +213,52 @@ def test_load_predictor_on_empty_dir_says_what_it_expected(tmp_path):
         load_predictor(tmp_path)
     with pytest.raises(RunDirectoryError, match="No such file"):
         load_predictor(tmp_path / "missing")
+
+
+PLAIN_KERAS_LOAD = """
+import sys
+import keras
+import numpy as np
+
+model = keras.saving.load_model(sys.argv[1], compile=False)
+assert not [name for name in sys.modules if name.startswith("keras_resnet")]
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+"""
+
+
+def test_keras_format_loads_in_plain_keras_without_the_package(
+    classifier, run_dir, tmp_path
+):
+    import subprocess
+    import sys
+    import zipfile
+
+    written = export_model(run_dir, tmp_path / "out", format="keras")
+    with zipfile.ZipFile(written / "model.keras") as archive:
+        config = archive.read("config.json").decode()
+    assert "keras_resnet" not in config
+    assert config.count('"class_name": "BatchNormalization"') > 0
+    images = uint8_images(4, 32, 32, 3).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    script = tmp_path / "load.py"
+    script.write_text(PLAIN_KERAS_LOAD)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(written / "model.keras"),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "probabilities.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "probabilities.npy"),
+        classifier.predict(images, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
