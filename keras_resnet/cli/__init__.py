@@ -179,6 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: Arguments (default: ``sys.argv[1:]``).
     """
+    import sys
+
+    from keras_resnet.cli.startup_log import quiet_tensorflow_startup
+
+    quiet_tensorflow_startup(sys.argv[1:] if argv is None else list(argv))
     cli.main(args=argv, prog_name="keras-resnet")
 
 
