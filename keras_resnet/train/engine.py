@@ -124,6 +124,16 @@ def train(
     chief = distribute.is_chief()
     run_dir = _prepare(config, resume=resume, overwrite=overwrite, chief=chief)
     state = rundir.load_backup(run_dir) if resume else None
+    previous_determinism = _op_determinism()
+    try:
+        return _run(config, run_dir, state, started, callbacks)
+    finally:
+        # The switch is process-wide: leave it as the caller had it.
+        _set_op_determinism(previous_determinism)
+
+
+def _run(config, run_dir, state, started, callbacks) -> RunResult:
+    """The body of ``train`` once the run directory is prepared."""
     deterministic = _seed_everything(config)
     from keras_resnet.data import load_dataset
 
@@ -168,7 +178,10 @@ def train(
     metrics["replicas"] = strategy.num_replicas_in_sync if strategy else 1
     rundir.write_json(run_dir / rundir.METRICS, metrics)
     return RunResult(
-        run_dir, rundir.read_json(run_dir / rundir.HISTORY_JSON), metrics, classifier
+        run_dir,
+        rundir.read_json(run_dir / rundir.HISTORY_JSON),
+        metrics,
+        classifier,
     )
 
 
@@ -252,15 +265,29 @@ def _seed_everything(config: TrainConfig) -> bool:
     if deterministic is None:
         # Bit-exact resume on CPU; GPU kernels keep their faster default.
         deterministic = not tf.config.list_physical_devices("GPU")
-    # The switch is process-wide: turn it off again after a deterministic
-    # run in the same process (Keras reads it from this same module).
+    _set_op_determinism(deterministic)
+    return deterministic
+
+
+def _op_determinism() -> bool | None:
+    """Whether TensorFlow op determinism is on (None on other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    # Keras reads the switch from this same module.
     from tensorflow.python.framework import config as tf_config
 
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    elif tf_config.is_op_determinism_enabled():
+    return tf_config.is_op_determinism_enabled()
+
+
+def _set_op_determinism(enabled: bool | None) -> None:
+    if enabled is None or enabled == _op_determinism():
+        return
+    from tensorflow.python.framework import config as tf_config
+
+    if enabled:
+        tf_config.enable_op_determinism()
+    else:
         tf_config.disable_op_determinism()
-    return deterministic
 
 
 def _prepare(config, *, resume, overwrite, chief) -> pathlib.Path:

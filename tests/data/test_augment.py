@@ -106,6 +106,7 @@ def test_runs_in_a_jit_compiled_train_step(images):
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=True)
+    assert model.jit_compile  # Keras silently turns XLA off under op determinism
     history = model.fit(images, np.arange(6) % 10, batch_size=3, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
     counters = [int(keras.ops.convert_to_numpy(w)) for w in model.non_trainable_weights]

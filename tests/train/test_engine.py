@@ -245,3 +245,23 @@ def test_mixup_cutmix_label_smoothing_adamw_onecycle(tmp_path):
     assert np.isfinite(result.history["loss"][0])
     assert result.metrics["completed"] is True
     assert result.history["learning_rate"][0] < 3e-3 / 25
+
+
+@pytest.mark.parametrize(("before", "deterministic"), [(False, None), (True, False)])
+def test_op_determinism_is_left_as_the_caller_had_it(tmp_path, before, deterministic):
+    from tensorflow.python.framework import config as tf_config
+
+    (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
+    try:
+        seen = []
+
+        class Probe(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                seen.append(tf_config.is_op_determinism_enabled())
+
+        config = tiny_config(tmp_path / "run", epochs=1, deterministic=deterministic)
+        train(config, callbacks=[Probe()])
+        assert seen == [deterministic is None]  # on a CPU, None means on
+        assert tf_config.is_op_determinism_enabled() is before
+    finally:
+        tf_config.disable_op_determinism()
