@@ -11,8 +11,6 @@ from PIL import Image
 from keras_resnet.cli import cli
 from keras_resnet.train.config import TrainConfig
 
-pytest.importorskip("keras_resnet.train.engine")
-
 pytestmark = pytest.mark.slow
 
 RUN_FILES = (

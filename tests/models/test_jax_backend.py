@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-pytest.importorskip("jax")
-
 SCRIPT = r"""
 import json, sys, tempfile, os
 import numpy as np

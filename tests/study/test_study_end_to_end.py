@@ -6,16 +6,10 @@ import json
 import pytest
 from study_helpers import check_figure_files
 
-import keras_resnet.train
 from keras_resnet.study import compare, plot_runs
 from keras_resnet.train.config import TrainConfig
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not hasattr(keras_resnet.train, "train"), reason="training engine not present"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 MODELS = ["resnet18", "resnet18_noskip"]
 
