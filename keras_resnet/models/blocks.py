@@ -11,6 +11,29 @@ batch normalization, projection shortcuts (1x1 conv + BN) only where the
 stride or the width changes, and only the first block of a stage strides.
 The family blocks (pre-activation, grouped bottleneck, dense layer and
 transition) follow the same naming scheme.
+
+Every block takes ``normalization``: ``"batch"`` (the default, the networks
+of the papers) or ``"none"``, which drops every BatchNormalization layer and
+gives every convolution a bias instead (nothing normalizes its output any
+more, so nothing else supplies the per-channel offset). The two variants keep
+the same name for every layer they share (all convolutions, activations and
+the classifier), so measurements of a network with and without BN join by
+layer name too.
+
+Initialization is the same He-normal (fan-in) kernel in both cases, with zero
+biases. Without BN it is what keeps a plain ReLU network's activations and
+gradients at a constant scale from layer to layer (He et al., 2015,
+"Delving Deep into Rectifiers", Eq. 10: variance ``2 / fan_in``); with BN the
+scale of the kernel hardly matters, so the package's long-standing default
+stays. Residual branches are *not* rescaled: a block ``x + F(x)`` without BN
+roughly doubles the activation variance, so a deep residual net without BN
+grows its activations and its early-layer gradients with depth (Zhang et
+al., 2019, "Fixup Initialization"). That is deliberate: skip and no-skip
+variants share every initializer, so the shortcut is the only difference an
+ablation measures. Fixup (scale the last convolution of each branch by
+``L ** (-1 / (2m - 2))``, zero-init the classifier) or a zero-initialized
+last convolution per branch are the usual remedies for *training* such nets;
+neither is implemented here.
 """
 
 from __future__ import annotations
@@ -23,9 +46,23 @@ from keras_resnet.models.layers import BatchNormalization
 # reference CIFAR implementations and their parameter counts assume.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+# He et al. (2015): truncated normal with variance 2 / fan_in, for ReLU nets.
 KERNEL_INITIALIZER = "he_normal"
 
+# ``normalization`` values every block and builder accepts.
+NORMALIZATIONS = ("batch", "none")
+
 POOLING_MODES = (None, "avg", "max")
+
+
+def check_normalization(normalization) -> None:
+    """Raise ``ValueError`` unless ``normalization`` is one of ``NORMALIZATIONS``."""
+    if not isinstance(normalization, str) or normalization not in NORMALIZATIONS:
+        choices = ", ".join(repr(value) for value in NORMALIZATIONS)
+        raise ValueError(
+            f"normalization must be one of {choices}. "
+            f"Received: normalization={normalization!r}"
+        )
 
 
 def conv_bn_act(
@@ -38,11 +75,14 @@ def conv_bn_act(
     use_bias: bool = False,
     batch_norm: bool = True,
     activation: str | None = "relu",
+    normalization: str = "batch",
 ):
     """Convolution, batch normalization and activation.
 
     Layers are named ``{name}_conv``, ``{name}_bn`` and ``{name}_relu`` (the
-    suffix is the activation's name).
+    suffix is the activation's name). BN is inserted only with
+    ``batch_norm`` and ``normalization="batch"``; with ``"none"`` the
+    convolution always has a bias.
 
     Args:
         x: Input tensor, channels last.
@@ -54,21 +94,22 @@ def conv_bn_act(
             kept on by VGG-style networks).
         batch_norm: Whether to insert batch normalization.
         activation: Activation name, or None for none.
+        normalization: ``"batch"`` or ``"none"`` (no BN anywhere).
 
     Returns:
         The output tensor.
     """
-    x = layers.Conv2D(
+    x = _conv(
+        x,
         filters,
         kernel_size,
-        strides=strides,
-        padding="same",
-        use_bias=use_bias,
-        kernel_initializer=KERNEL_INITIALIZER,
+        strides,
         name=f"{name}_conv",
-    )(x)
+        normalization=normalization,
+        use_bias=use_bias,
+    )
     if batch_norm:
-        x = _batch_norm(x, name=f"{name}_bn")
+        x = _norm(x, name=f"{name}_bn", normalization=normalization)
     if activation is not None:
         x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
@@ -81,6 +122,7 @@ def cifar_stem(
     name: str = "stem",
     kernel_size: int = 3,
     normalize: bool = True,
+    normalization: str = "batch",
 ):
     """CIFAR stem: one stride-1 conv-BN-ReLU, no max-pool.
 
@@ -94,6 +136,7 @@ def cifar_stem(
         kernel_size: Kernel size (3; the CIFAR ResNeXt uses 1).
         normalize: With False the stem is a bare convolution, as in
             pre-activation networks whose first block normalizes its input.
+        normalization: ``"batch"`` or ``"none"`` (conv-ReLU, conv with bias).
 
     Returns:
         The output tensor.
@@ -105,12 +148,16 @@ def cifar_stem(
         kernel_size=kernel_size,
         batch_norm=normalize,
         activation="relu" if normalize else None,
+        normalization=normalization,
     )
 
 
-def bn_relu(x, *, name: str, suffix: str = ""):
-    """Batch normalization then ReLU: ``{name}_bn{suffix}``, ``{name}_relu{suffix}``."""
-    x = _batch_norm(x, name=f"{name}_bn{suffix}")
+def bn_relu(x, *, name: str, suffix: str = "", normalization: str = "batch"):
+    """Batch normalization then ReLU: ``{name}_bn{suffix}``, ``{name}_relu{suffix}``.
+
+    With ``normalization="none"`` only the ReLU.
+    """
+    x = _norm(x, name=f"{name}_bn{suffix}", normalization=normalization)
     return layers.Activation("relu", name=f"{name}_relu{suffix}")(x)
 
 
@@ -121,6 +168,7 @@ def basic_block(
     name: str,
     strides: int = 1,
     use_skip: bool = True,
+    normalization: str = "batch",
 ):
     """Basic residual block: two 3x3 conv-BN, shortcut, add, ReLU.
 
@@ -136,18 +184,21 @@ def basic_block(
         strides: Stride of the first convolution (and of the projection).
         use_skip: With False the block has neither shortcut, projection nor
             Add: a plain two-layer stack that keeps every other layer name.
+        normalization: ``"batch"``, or ``"none"``: no BN layer, every
+            convolution with a bias.
 
     Returns:
         The output tensor.
     """
+    norm = {"normalization": normalization}
     shortcut = x
-    y = _conv(x, filters, 3, strides, name=f"{name}_conv1")
-    y = _batch_norm(y, name=f"{name}_bn1")
+    y = _conv(x, filters, 3, strides, name=f"{name}_conv1", **norm)
+    y = _norm(y, name=f"{name}_bn1", **norm)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
-    y = _conv(y, filters, 3, 1, name=f"{name}_conv2")
-    y = _batch_norm(y, name=f"{name}_bn2")
+    y = _conv(y, filters, 3, 1, name=f"{name}_conv2", **norm)
+    y = _norm(y, name=f"{name}_bn2", **norm)
     if use_skip:
-        shortcut = _shortcut(shortcut, filters, strides, name=name)
+        shortcut = _shortcut(shortcut, filters, strides, name=name, **norm)
         y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -162,6 +213,7 @@ def bottleneck_block(
     groups: int = 1,
     width: int | None = None,
     use_skip: bool = True,
+    normalization: str = "batch",
 ):
     """Bottleneck residual block: 1x1 reduce, 3x3, 1x1 expand, shortcut, add.
 
@@ -179,23 +231,25 @@ def bottleneck_block(
         groups: Groups of the 3x3 convolution.
         width: Channels of the inner convolutions; defaults to ``filters``.
         use_skip: With False there is no shortcut, projection or Add.
+        normalization: ``"batch"`` or ``"none"`` (see ``basic_block``).
 
     Returns:
         The output tensor.
     """
+    norm = {"normalization": normalization}
     width = filters if width is None else width
     out_filters = filters * expansion
     shortcut = x
-    y = _conv(x, width, 1, 1, name=f"{name}_conv1")
-    y = _batch_norm(y, name=f"{name}_bn1")
+    y = _conv(x, width, 1, 1, name=f"{name}_conv1", **norm)
+    y = _norm(y, name=f"{name}_bn1", **norm)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
-    y = _conv(y, width, 3, strides, name=f"{name}_conv2", groups=groups)
-    y = _batch_norm(y, name=f"{name}_bn2")
+    y = _conv(y, width, 3, strides, name=f"{name}_conv2", groups=groups, **norm)
+    y = _norm(y, name=f"{name}_bn2", **norm)
     y = layers.Activation("relu", name=f"{name}_relu2")(y)
-    y = _conv(y, out_filters, 1, 1, name=f"{name}_conv3")
-    y = _batch_norm(y, name=f"{name}_bn3")
+    y = _conv(y, out_filters, 1, 1, name=f"{name}_conv3", **norm)
+    y = _norm(y, name=f"{name}_bn3", **norm)
     if use_skip:
-        shortcut = _shortcut(shortcut, out_filters, strides, name=name)
+        shortcut = _shortcut(shortcut, out_filters, strides, name=name, **norm)
         y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -208,6 +262,7 @@ def preact_block(
     strides: int = 1,
     dropout: float = 0.0,
     use_skip: bool = True,
+    normalization: str = "batch",
 ):
     """Pre-activation basic block: BN-ReLU-conv, BN-ReLU-conv, add.
 
@@ -230,25 +285,37 @@ def preact_block(
         strides: Stride of the first convolution (and of the projection).
         dropout: Dropout rate between the convolutions (0 for none).
         use_skip: With False there is no shortcut, projection or Add.
+        normalization: ``"batch"``, or ``"none"``: ReLU-conv twice, every
+            convolution with a bias.
 
     Returns:
         The output tensor.
     """
-    y = bn_relu(x, name=name, suffix="1")
+    norm = {"normalization": normalization}
+    y = bn_relu(x, name=name, suffix="1", **norm)
     needs_projection = strides != 1 or x.shape[-1] != filters
     shortcut = y if needs_projection else x
-    y = _conv(y, filters, 3, strides, name=f"{name}_conv1")
+    y = _conv(y, filters, 3, strides, name=f"{name}_conv1", **norm)
     if dropout:
         y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
-    y = bn_relu(y, name=name, suffix="2")
-    y = _conv(y, filters, 3, 1, name=f"{name}_conv2")
+    y = bn_relu(y, name=name, suffix="2", **norm)
+    y = _conv(y, filters, 3, 1, name=f"{name}_conv2", **norm)
     if not use_skip:
         return y
-    shortcut = _shortcut(shortcut, filters, strides, name=name, batch_norm=False)
+    shortcut = _shortcut(
+        shortcut, filters, strides, name=name, batch_norm=False, **norm
+    )
     return layers.Add(name=f"{name}_add")([shortcut, y])
 
 
-def dense_layer(x, growth_rate: int, *, name: str, bottleneck_width: int):
+def dense_layer(
+    x,
+    growth_rate: int,
+    *,
+    name: str,
+    bottleneck_width: int,
+    normalization: str = "batch",
+):
     """DenseNet-BC layer: BN-ReLU-1x1 conv, BN-ReLU-3x3 conv, concatenate.
 
     The ``growth_rate`` new channels are appended to the input channels
@@ -263,19 +330,27 @@ def dense_layer(x, growth_rate: int, *, name: str, bottleneck_width: int):
         name: Prefix for every layer name.
         bottleneck_width: Channels of the 1x1 convolution (4 x growth rate
             in DenseNet-BC).
+        normalization: ``"batch"`` or ``"none"`` (ReLU-conv, with biases).
 
     Returns:
         The output tensor.
     """
-    y = bn_relu(x, name=name, suffix="1")
-    y = _conv(y, bottleneck_width, 1, 1, name=f"{name}_conv1")
-    y = bn_relu(y, name=name, suffix="2")
-    y = _conv(y, growth_rate, 3, 1, name=f"{name}_conv2")
+    norm = {"normalization": normalization}
+    y = bn_relu(x, name=name, suffix="1", **norm)
+    y = _conv(y, bottleneck_width, 1, 1, name=f"{name}_conv1", **norm)
+    y = bn_relu(y, name=name, suffix="2", **norm)
+    y = _conv(y, growth_rate, 3, 1, name=f"{name}_conv2", **norm)
     return layers.Concatenate(name=f"{name}_concat")([x, y])
 
 
 def dense_block(
-    x, growth_rate: int, layers_count: int, *, name: str, bottleneck_width: int
+    x,
+    growth_rate: int,
+    layers_count: int,
+    *,
+    name: str,
+    bottleneck_width: int,
+    normalization: str = "batch",
 ):
     """``layers_count`` dense layers named ``{name}_block1`` ... (see ``dense_layer``).
 
@@ -287,17 +362,19 @@ def dense_block(
             growth_rate,
             name=f"{name}_block{index}",
             bottleneck_width=bottleneck_width,
+            normalization=normalization,
         )
     return x
 
 
-def transition_block(x, filters: int, *, name: str):
+def transition_block(x, filters: int, *, name: str, normalization: str = "batch"):
     """DenseNet transition: BN-ReLU, 1x1 conv to ``filters``, 2x2 average pool.
 
-    Layers: ``{name}_bn``, ``{name}_relu``, ``{name}_conv``, ``{name}_pool``.
+    Layers: ``{name}_bn``, ``{name}_relu``, ``{name}_conv``, ``{name}_pool``
+    (no ``{name}_bn`` with ``normalization="none"``).
     """
-    x = bn_relu(x, name=name)
-    x = _conv(x, filters, 1, 1, name=f"{name}_conv")
+    x = bn_relu(x, name=name, normalization=normalization)
+    x = _conv(x, filters, 1, 1, name=f"{name}_conv", normalization=normalization)
     return layers.AveragePooling2D(2, name=f"{name}_pool")(x)
 
 
@@ -322,7 +399,8 @@ def stage(
         blocks: Number of blocks.
         name: Stage name, e.g. ``"stage2"``.
         strides: Stride of the first block.
-        **block_kwargs: Passed to every block (e.g. ``use_skip``).
+        **block_kwargs: Passed to every block (e.g. ``use_skip``,
+            ``normalization``).
 
     Returns:
         The output tensor.
@@ -370,31 +448,60 @@ def classifier_head(
     return x
 
 
-def _conv(x, filters: int, kernel_size: int, strides: int, *, name: str, groups=1):
+def _conv(
+    x,
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    *,
+    name: str,
+    normalization: str,
+    groups: int = 1,
+    use_bias: bool = False,
+):
+    """A "same" convolution; without BN in the network it always has a bias."""
     return layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
         padding="same",
-        use_bias=False,
+        use_bias=use_bias or normalization == "none",
         groups=groups,
         kernel_initializer=KERNEL_INITIALIZER,
         name=name,
     )(x)
 
 
-def _batch_norm(x, *, name: str):
+def _norm(x, *, name: str, normalization: str):
+    """BatchNormalization named ``name``, or ``x`` unchanged without BN."""
+    if normalization == "none":
+        return x
     return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
-def _shortcut(x, filters: int, strides: int, *, name: str, batch_norm: bool = True):
+def _shortcut(
+    x,
+    filters: int,
+    strides: int,
+    *,
+    name: str,
+    normalization: str,
+    batch_norm: bool = True,
+):
     """Identity, or a 1x1 conv (+ BN) projection where stride or width changes."""
     if strides == 1 and x.shape[-1] == filters:
         return x
-    x = _conv(x, filters, 1, strides, name=f"{name}_shortcut_conv")
+    x = _conv(
+        x,
+        filters,
+        1,
+        strides,
+        name=f"{name}_shortcut_conv",
+        normalization=normalization,
+    )
     if not batch_norm:
         return x
-    return _batch_norm(x, name=f"{name}_shortcut_bn")
+    return _norm(x, name=f"{name}_shortcut_bn", normalization=normalization)
 
 
 def scaled(filters: int, width_multiplier: float, divisor: int = 1) -> int:
@@ -407,10 +514,12 @@ def scaled(filters: int, width_multiplier: float, divisor: int = 1) -> int:
 
 
 __all__ = [
+    "NORMALIZATIONS",
     "POOLING_MODES",
     "basic_block",
     "bn_relu",
     "bottleneck_block",
+    "check_normalization",
     "cifar_stem",
     "classifier_head",
     "conv_bn_act",

@@ -41,7 +41,12 @@ DENSENET121 = DenseNetSpec(32, (6, 12, 24, 16))
 
 
 def _densenet(
-    spec: DenseNetSpec, *, width_multiplier: float = 1.0, name: str, **common
+    spec: DenseNetSpec,
+    *,
+    width_multiplier: float = 1.0,
+    normalization: str = "batch",
+    name: str,
+    **common,
 ) -> keras.Model:
     """Build ``spec`` through the shared factory (see ``assemble``).
 
@@ -52,10 +57,12 @@ def _densenet(
     rate.
     """
     validate_positive(width_multiplier, "width_multiplier")
+    blocks.check_normalization(normalization)
+    norm = {"normalization": normalization}
     growth = blocks.scaled(spec.growth_rate, width_multiplier)
 
     def stack(x):
-        x = blocks.cifar_stem(x, 2 * growth, normalize=False)
+        x = blocks.cifar_stem(x, 2 * growth, normalize=False, **norm)
         for index, count in enumerate(spec.blocks, start=1):
             x = blocks.dense_block(
                 x,
@@ -63,11 +70,14 @@ def _densenet(
                 count,
                 name=f"stage{index}",
                 bottleneck_width=spec.bottleneck_factor * growth,
+                **norm,
             )
             if index < len(spec.blocks):
                 filters = math.floor(x.shape[-1] * spec.compression)
-                x = blocks.transition_block(x, filters, name=f"transition{index}")
-        return blocks.bn_relu(x, name="post")
+                x = blocks.transition_block(
+                    x, filters, name=f"transition{index}", **norm
+                )
+        return blocks.bn_relu(x, name="post", **norm)
 
     return assemble(stack, name=name, **common)
 
@@ -86,6 +96,7 @@ def densenet121(
     num_classes: int = 10,
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
+    normalization: str = "batch",
     weights=None,
     name: str = "densenet121",
 ) -> keras.Model:
@@ -107,6 +118,10 @@ def densenet121(
         num_classes: Number of classes.
         classifier_activation: Activation of the output (None for logits).
         width_multiplier: Scales the growth rate (and so every width).
+        normalization: ``"batch"`` (default) or ``"none"``: no
+            BatchNormalization layer (each BN-ReLU becomes a ReLU), every
+            convolution with a bias, He-normal kernels either way (see
+            ``keras_resnet.models.resnet18``).
         weights: None or the path of a weights file.
         name: Model name.
 

@@ -35,6 +35,7 @@ def preact_resnet18(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "preact_resnet18",
 ) -> keras.Model:
@@ -57,6 +58,10 @@ def preact_resnet18(
         classifier_activation: Activation of the output (None for logits).
         width_multiplier: Scales every layer's filters.
         use_skip: False removes every shortcut, projection and ``Add``.
+        normalization: ``"batch"`` (default) or ``"none"``: no
+            BatchNormalization layer (each BN-ReLU becomes a ReLU), every
+            convolution with a bias, He-normal kernels either way (see
+            ``keras_resnet.models.resnet18``).
         weights: None or the path of a weights file.
         name: Model name.
 
@@ -113,6 +118,7 @@ def wide_resnet(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str | None = None,
 ) -> keras.Model:
@@ -168,6 +174,7 @@ def wide_resnet28_10(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "wide_resnet28_10",
 ) -> keras.Model:
@@ -195,6 +202,7 @@ def wide_resnet16_4(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "wide_resnet16_4",
 ) -> keras.Model:

@@ -68,11 +68,13 @@ def _resnet(
     *,
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     name: str,
     **common,
 ) -> keras.Model:
     """Build ``spec`` through the shared factory (see ``assemble``)."""
     validate_positive(width_multiplier, "width_multiplier")
+    blocks.check_normalization(normalization)
     if not isinstance(use_skip, bool):
         raise ValueError(
             f"use_skip must be True or False. Received: use_skip={use_skip!r}"
@@ -93,6 +95,7 @@ def _resnet(
             blocks.scaled(spec.stem_filters, width_multiplier),
             kernel_size=spec.stem_kernel_size,
             normalize=spec.block not in PREACT_BLOCK_TYPES,
+            normalization=normalization,
         )
         for index, (filters, count, strides) in enumerate(
             zip(spec.filters, spec.blocks, spec.strides, strict=True), start=1
@@ -105,10 +108,11 @@ def _resnet(
                 name=f"stage{index}",
                 strides=strides,
                 use_skip=use_skip,
+                normalization=normalization,
                 **block_kwargs,
             )
         if spec.post_activation:
-            x = blocks.bn_relu(x, name="post")
+            x = blocks.bn_relu(x, name="post", normalization=normalization)
         return x
 
     return assemble(stack, name=name, **common)
@@ -129,6 +133,7 @@ def resnet18(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "resnet18",
 ) -> keras.Model:
@@ -146,6 +151,14 @@ def resnet18(
         classifier_activation: Activation of the output (None for logits).
         width_multiplier: Scales every layer's filters.
         use_skip: False removes every shortcut (see ``resnet18_noskip``).
+        normalization: ``"batch"`` (default): BN after every convolution.
+            ``"none"``: no BatchNormalization layer, every convolution with
+            a bias, He-normal (fan-in) kernels as with BN, which keep a
+            plain ReLU net's signal at a constant scale (He et al., 2015);
+            residual branches are not rescaled (see
+            ``keras_resnet.models.blocks``). 11,169,162 trainable parameters
+            with 10 classes. Every convolution, activation and the
+            classifier keep their names.
         weights: None or the path of a weights file.
         name: Model name.
 
@@ -171,6 +184,7 @@ def resnet18_noskip(
     num_classes: int = 10,
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
+    normalization: str = "batch",
     weights=None,
     name: str = "resnet18_noskip",
 ) -> keras.Model:
@@ -199,6 +213,7 @@ def mini_resnet(
     width_multiplier: float = 1.0,
     blocks_per_stage: int = 3,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "mini_resnet",
 ) -> keras.Model:
@@ -234,6 +249,7 @@ def resnet34(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "resnet34",
 ) -> keras.Model:
@@ -260,6 +276,7 @@ def resnet50(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "resnet50",
 ) -> keras.Model:

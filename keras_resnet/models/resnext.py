@@ -48,6 +48,7 @@ def resnext29_2x64d(
     classifier_activation: str | None = "softmax",
     width_multiplier: float = 1.0,
     use_skip: bool = True,
+    normalization: str = "batch",
     weights=None,
     name: str = "resnext29_2x64d",
 ) -> keras.Model:
@@ -69,6 +70,9 @@ def resnext29_2x64d(
         classifier_activation: Activation of the output (None for logits).
         width_multiplier: Scales every layer's filters.
         use_skip: False removes every shortcut, projection and ``Add``.
+        normalization: ``"batch"`` (default) or ``"none"``: no
+            BatchNormalization layer, every convolution with a bias (see
+            ``keras_resnet.models.resnet18``).
         weights: None or the path of a weights file.
         name: Model name.
 
