@@ -3,8 +3,10 @@
 Every format writes a directory ``OUTPUT`` (with ``version=N``, the TF Serving
 layout ``OUTPUT/N/``). It is written to a temporary sibling folder first and
 moved into place only when complete, so a failed export never leaves a
-half-written directory, and an existing non-empty target is replaced only
-with ``overwrite=True``.
+half-written directory; an existing non-empty target is replaced only with
+``overwrite=True``, and never when it contains the source or lies inside it.
+Folders are created 0755 and files 0644 (under umask 022), so a server
+running as another user can read them.
 
 * ``saved_model``: ``OUTPUT/saved_model.pb`` with the ``serving_default``
   signature ``images`` (uint8 ``[batch, height, width, 3]``, any size) ->
@@ -26,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -42,6 +45,7 @@ from keras_resnet.inference import (
     DATASET_FILE,
     METADATA_FILE,
     MODEL_FILE,
+    find_saved_model,
     load_classifier,
     resize_images,
 )
@@ -60,12 +64,21 @@ def export_model(
     version: int | None = None,
     overwrite: bool = False,
 ) -> pathlib.Path:
-    """Export the classifier of a run directory or ``.keras`` file.
+    """Export the classifier of a run directory, ``.keras`` file or SavedModel.
+
+    Nothing is deleted before the export has been written: the target is
+    refused if it contains ``source`` or lies inside it (whatever
+    ``overwrite`` says), the export is written to a temporary sibling
+    ``.NAME.tmp-*``, and only then does it replace the target. The folders
+    and files written get ordinary permissions (``0o777`` and ``0o666``
+    less the process umask: 0755 and 0644 under the usual umask 022).
 
     Args:
-        source: A run directory (``model.keras`` + ``dataset.json``) or a
+        source: A run directory (``model.keras`` + ``dataset.json``), a
             ``.keras`` file (class names from a ``dataset.json`` beside it,
-            else ``"0".."N-1"``).
+            else ``"0".."N-1"``), or a SavedModel written by this function
+            (plain or ``BASE/<version>/``; it can only be copied to
+            ``format="saved_model"``, for example into a versioned layout).
         output: Directory to write.
         format: ``"saved_model"``, ``"keras"`` or ``"onnx"``.
         version: With ``format="saved_model"``, write the TF Serving layout
@@ -77,21 +90,30 @@ def export_model(
 
     Raises:
         ValueError: For an unknown ``format`` or an invalid ``version``.
-        RunDirectoryError: If ``source`` has no model, or the target exists,
-            is not empty and ``overwrite`` is False.
-        KerasResNetError: If the ONNX extra is not installed.
+        RunDirectoryError: If ``source`` has no model; if the target contains
+            ``source`` or is inside it; if the target exists, is not empty
+            and ``overwrite`` is False.
+        KerasResNetError: If the ONNX extra is not installed, or a
+            SavedModel is to be exported to another format.
     """
     _validate(format, version)
     target = pathlib.Path(output)
     if version is not None:
         target = target / str(version)
+    _check_no_overlap(pathlib.Path(source), target)
     _check_target(target, overwrite)
-    model, class_names = load_classifier(source)
-    image_size = _image_size(model)
-    writer = _WRITERS[format]
-    _write_atomically(
-        target, lambda folder: writer(model, class_names, image_size, folder)
-    )
+    saved_model = _saved_model_source(pathlib.Path(source))
+    if saved_model is not None:
+        write = _saved_model_copier(saved_model, format)
+    else:
+        model, class_names = load_classifier(source)
+        image_size = _image_size(model)
+        writer = _WRITERS[format]
+
+        def write(folder: pathlib.Path) -> None:
+            writer(model, class_names, image_size, folder)
+
+    _write_atomically(target, write)
     return target
 
 
@@ -107,6 +129,27 @@ def _validate(format: str, version: int | None) -> None:
         raise ValueError(
             "version (the TF Serving layout) applies only to format='saved_model'. "
             f"Received: format={format!r}"
+        )
+
+
+def _check_no_overlap(source: pathlib.Path, target: pathlib.Path) -> None:
+    """Refuse a target that is, contains or lies inside the source.
+
+    Replacing such a target would delete the source (or write into it), so
+    this holds even with ``overwrite``. Paths are compared resolved, so a
+    symlink or ``..`` does not hide an overlap.
+    """
+    source_real, target_real = source.resolve(), target.resolve()
+    if target_real == source_real or target_real in source_real.parents:
+        relation = "is" if target_real == source_real else "contains"
+        raise RunDirectoryError(
+            f"Export target {target} {relation} the source {source}; replacing "
+            "it would delete the source. Choose a directory outside it"
+        )
+    if source_real in target_real.parents:
+        raise RunDirectoryError(
+            f"Export target {target} is inside the source {source}; choose a "
+            "directory outside it"
         )
 
 
@@ -131,28 +174,117 @@ def _image_size(model: keras.Model) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def _saved_model_source(source: pathlib.Path) -> pathlib.Path | None:
+    """The SavedModel folder of ``source``, or None for a run dir / file."""
+    if not source.is_dir() or (source / MODEL_FILE).is_file():
+        return None
+    return find_saved_model(source)
+
+
+def _saved_model_copier(
+    saved_model: pathlib.Path, format: str
+) -> Callable[[pathlib.Path], None]:
+    if format != "saved_model":
+        raise KerasResNetError(
+            f"{saved_model} is a SavedModel, which can only be exported as "
+            f"saved_model (it holds no Keras model); export the run directory "
+            f"or .keras file it came from to get {format}"
+        )
+    if not (saved_model / METADATA_FILE).is_file():
+        raise RunDirectoryError(
+            f"{saved_model} is a SavedModel without {METADATA_FILE}; only "
+            "SavedModels written by `keras-resnet export` can be re-exported"
+        )
+
+    def copy(folder: pathlib.Path) -> None:
+        shutil.copytree(saved_model, folder, dirs_exist_ok=True)
+
+    return copy
+
+
 def _write_atomically(
     target: pathlib.Path, write: Callable[[pathlib.Path], None]
 ) -> None:
-    """Run ``write(folder)`` on a temporary sibling, then move it to ``target``."""
+    """Run ``write(folder)`` on a temporary sibling, then move it to ``target``.
+
+    The staging folder ``.NAME.tmp-*`` is removed whatever happens; an old
+    target is replaced only after ``write`` succeeded, and is put back if
+    the final rename fails. Parent folders this call created are removed
+    again if nothing was exported.
+    """
+    created = _missing_ancestors(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(
         tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     )
     try:
         write(staging)
-        if target.exists():
-            retired = pathlib.Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)
-            )
-            target.rename(retired / target.name)
-            staging.rename(target)
-            shutil.rmtree(retired)
-        else:
-            staging.rename(target)
+        apply_umask_permissions(staging)
+        _swap_into_place(staging, target)
     finally:
         if staging.exists():
-            shutil.rmtree(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+        if not target.exists():
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if still empty
+
+
+def _swap_into_place(staging: pathlib.Path, target: pathlib.Path) -> None:
+    if not target.exists():
+        staging.rename(target)
+        return
+    retired = pathlib.Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)
+    )
+    target.rename(retired / target.name)
+    try:
+        staging.rename(target)
+    except BaseException:
+        (retired / target.name).rename(target)
+        retired.rmdir()
+        raise
+    shutil.rmtree(retired)
+
+
+def _missing_ancestors(folder: pathlib.Path) -> list[pathlib.Path]:
+    """``folder`` and its missing parents, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask_permissions(folder: str | os.PathLike) -> None:
+    """Give ``folder`` and everything in it the permissions of a new file.
+
+    Directories get ``0o777`` and files ``0o666``, less the umask (0755 and
+    0644 under umask 022), as ``mkdir`` and ``open`` would create them.
+    ``tempfile.mkdtemp`` makes its folder 0700 and some writers copy other
+    modes, so a serving process running as another user could not read
+    the export otherwise. Symbolic links are left alone.
+
+    Args:
+        folder: The directory to fix, recursively.
+    """
+    mask = current_umask()
+    folder = pathlib.Path(folder)
+    os.chmod(folder, 0o777 & ~mask)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            mode = 0o777 if name in dirs else 0o666
+            os.chmod(path, mode & ~mask)
 
 
 def build_serving_function(

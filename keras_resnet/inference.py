@@ -18,12 +18,16 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import zipfile
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_resnet.errors import RunDirectoryError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 MODEL_FILE = "model.keras"
 DATASET_FILE = "dataset.json"
@@ -48,6 +52,10 @@ def resize_images(images, image_size: tuple[int, int]) -> tf.Tensor:
     Returns:
         float32 tensor ``[batch, image_size[0], image_size[1], 3]``.
     """
+    # Imported here: loading a .keras file (evaluate) must work without
+    # TensorFlow, on the JAX or PyTorch backend.
+    import tensorflow as tf
+
     pixels = tf.cast(images, tf.float32)
     return tf.image.resize(pixels, image_size, method=RESIZE_METHOD)
 
@@ -129,20 +137,36 @@ class SavedModelPredictor:
     """
 
     def __init__(self, path: pathlib.Path):
+        import tensorflow as tf
+
         metadata_file = path / METADATA_FILE
         if not metadata_file.is_file():
             raise RunDirectoryError(
                 f"{path} is a SavedModel without {METADATA_FILE}; export it "
                 "with `keras-resnet export`"
             )
-        metadata = json.loads(metadata_file.read_text())
+        try:
+            metadata = json.loads(metadata_file.read_text())
+            self.class_names = [str(name) for name in metadata["class_names"]]
+            self.image_size = tuple(int(size) for size in metadata["image_size"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise RunDirectoryError(
+                f"Cannot read class_names and image_size from {metadata_file}: "
+                f"{_short_reason(error)}"
+            ) from None
         self.path = path
-        self.class_names = list(metadata["class_names"])
-        self.image_size = tuple(metadata["image_size"])
-        self._signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        try:
+            loaded = tf.saved_model.load(str(path))
+            self._signature = loaded.signatures["serving_default"]
+        except Exception as error:  # TensorFlow raises many types here.
+            raise RunDirectoryError(
+                f"Cannot load the SavedModel {path}: {_short_reason(error)}"
+            ) from None
 
     def predict(self, images, batch_size: int = 256) -> np.ndarray:
         """float32 probabilities ``[batch, classes]`` for uint8 NHWC images."""
+        import tensorflow as tf
+
         array = check_images(images)
         chunks = [
             self._signature(images=tf.constant(array[i : i + batch_size]))[
@@ -233,13 +257,88 @@ def load_classifier(source: str | os.PathLike) -> tuple[keras.Model, list[str]]:
         raise RunDirectoryError(f"No model found: {source} ({what})")
     if model_file.suffix != ".keras":
         raise RunDirectoryError(f"Not a .keras model file: {model_file}")
-    try:
-        model = keras.saving.load_model(model_file, compile=False)
-    except Exception as error:  # Keras raises many types for a bad archive.
-        raise RunDirectoryError(f"Cannot load {model_file}: {error}") from None
-    model = strip_augmentation(model)
+    model = strip_augmentation(load_keras_model(model_file))
     num_classes = int(model.output_shape[-1])
     return model, read_class_names(model_file, num_classes)
+
+
+def load_keras_model(model_file: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` file (uncompiled), with a one-line error if it is bad.
+
+    The package's serializable classes are registered first, so files that
+    name them (the fused ``BatchNormalization`` in files written by older
+    versions, the augmentation layers) load in a fresh process. The archive
+    is checked before Keras reads it, because Keras reports a truncated file
+    as "File not found" and a zip without ``config.json`` as a ``KeyError``.
+
+    Args:
+        model_file: Path of a ``.keras`` file.
+
+    Returns:
+        The ``keras.Model``.
+
+    Raises:
+        RunDirectoryError: If the file is missing, not a Keras model archive
+            (not a zip, truncated, no ``config.json``) or Keras cannot
+            rebuild the model; the message starts with ``Cannot load <file>``.
+    """
+    model_file = pathlib.Path(model_file)
+    _check_keras_archive(model_file)
+    _register_package_classes()
+    try:
+        return keras.saving.load_model(model_file, compile=False)
+    except Exception as error:  # Keras raises many types for a bad archive.
+        raise RunDirectoryError(
+            f"Cannot load {model_file}: {_short_reason(error)}"
+        ) from None
+
+
+def _check_keras_archive(model_file: pathlib.Path) -> None:
+    if not model_file.is_file():
+        raise RunDirectoryError(f"Cannot load {model_file}: no such file")
+    size = model_file.stat().st_size
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            names = set(archive.namelist())
+    except zipfile.BadZipFile:
+        # A .keras file is a zip; a truncated one has lost its directory,
+        # which sits at the end.
+        raise RunDirectoryError(
+            f"Cannot load {model_file}: not a Keras model file (not a complete "
+            f"zip archive; {size} bytes, truncated or corrupt?)"
+        ) from None
+    if "config.json" not in names:
+        raise RunDirectoryError(
+            f"Cannot load {model_file}: not a Keras model file (the zip archive "
+            "has no config.json)"
+        )
+
+
+def _register_package_classes() -> None:
+    # Importing these modules runs their register_keras_serializable
+    # decorators. Imported here, not at the top: the layers are only needed
+    # to read files that name them.
+    import keras_resnet.augment  # noqa: F401
+    import keras_resnet.models.layers  # noqa: F401
+
+
+# Keras' error messages for a config it cannot rebuild run to several KB
+# (the whole layer config); the first sentence is the useful part.
+_MAX_REASON = 300
+
+
+def _short_reason(error: Exception) -> str:
+    message = " ".join(str(error).split()) or type(error).__name__
+    marker = "Could not locate class "
+    if marker in message:
+        name = message.split(marker, 1)[1].split(".", 1)[0]
+        return (
+            f"it uses the class {name}, which is not registered (saved by "
+            "another package? import it before loading)"
+        )
+    if len(message) > _MAX_REASON:
+        message = message[: _MAX_REASON - 3].rstrip() + "..."
+    return message
 
 
 # Keras' built-in augmentation layers that are not named Random*.

@@ -84,12 +84,13 @@ def test_failed_export_to_new_target_leaves_nothing(run_dir, tmp_path, monkeypat
 
 
 def test_run_dir_without_model_says_so(tmp_path):
-    (tmp_path / "dataset.json").write_text("{}")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "dataset.json").write_text("{}")
     with pytest.raises(RunDirectoryError) as caught:
-        export_model(tmp_path, tmp_path / "out")
+        export_model(tmp_path / "run", tmp_path / "out")
     message = str(caught.value)
     assert "\n" not in message
-    assert str(tmp_path) in message and "model.keras" in message
+    assert str(tmp_path / "run") in message and "model.keras" in message
     assert not (tmp_path / "out").exists()
 
 
@@ -262,3 +263,157 @@ def test_keras_format_loads_in_plain_keras_without_the_package(
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+# -- the target never overlaps the source; nothing outside it is deleted -------
+
+
+def checksums(folder):
+    """Relative path -> sha256 of every file under ``folder``."""
+    import hashlib
+
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture
+def run_copy(run_dir, tmp_path):
+    """A private copy of the run (in ``tmp_path/parent``) with a neighbour."""
+    import shutil
+
+    parent = tmp_path / "parent"
+    shutil.copytree(run_dir, parent / "run")
+    (parent / "notes.txt").write_text("unrelated file beside the run")
+    return parent / "run"
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "message"),
+    [
+        ("run", "run", "Export target .*run is the source .*run;"),
+        ("run", ".", "Export target .*parent contains the source .*run;"),
+        ("run/model.keras", "run", "Export target .*run contains the source"),
+        ("run", "run/export", "Export target .*export is inside the source .*run;"),
+    ],
+)
+def test_overlapping_target_is_refused_even_with_overwrite(
+    run_copy, source, target, message
+):
+    parent = run_copy.parent
+    before = checksums(parent)
+    with pytest.raises(RunDirectoryError, match=message):
+        export_model(parent / source, parent / target, format="keras", overwrite=True)
+    assert checksums(parent) == before
+    assert sorted(p.name for p in parent.iterdir()) == ["notes.txt", "run"]
+
+
+def test_overlap_through_a_symlink_is_refused(run_copy):
+    parent = run_copy.parent
+    (parent.parent / "alias").symlink_to(run_copy)
+    before = checksums(parent)
+    with pytest.raises(RunDirectoryError, match="is the source"):
+        export_model(run_copy, parent.parent / "alias", format="keras", overwrite=True)
+    assert checksums(parent) == before
+
+
+def test_export_beside_the_run_leaves_the_run_alone(run_copy):
+    parent = run_copy.parent
+    before = checksums(parent)
+    export_model(run_copy, parent / "exported", format="keras")
+    after = checksums(parent)
+    assert {k: v for k, v in after.items() if not k.startswith("exported")} == before
+    assert sorted(p.name for p in parent.iterdir()) == ["exported", "notes.txt", "run"]
+
+
+def test_failed_export_into_new_folders_removes_what_it_created(
+    run_dir, tmp_path, monkeypatch
+):
+    def fail(model, class_names, image_size, folder):
+        (folder / "model.keras").write_text("partial")
+        raise OSError("disk full")
+
+    monkeypatch.setitem(export_module._WRITERS, "saved_model", fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_model(run_dir, tmp_path / "a" / "b" / "serving", version=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- permissions ------------------------------------------------------------------
+
+
+def modes(folder):
+    """Relative path -> permission bits of ``folder`` and everything in it."""
+    return {
+        str(path.relative_to(folder)): path.stat().st_mode & 0o777
+        for path in [folder, *folder.rglob("*")]
+    }
+
+
+@pytest.mark.parametrize(
+    ("umask", "directory", "file"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)]
+)
+def test_export_permissions_follow_the_umask(run_dir, tmp_path, umask, directory, file):
+    import os
+
+    previous = os.umask(umask)
+    try:
+        keras_export = export_model(run_dir, tmp_path / "keras", format="keras")
+        saved_model = export_model(run_dir, tmp_path / "serving", version=1)
+    finally:
+        os.umask(previous)
+    for written in (keras_export, saved_model, saved_model.parent):
+        for name, mode in modes(written).items():
+            expected = directory if (written / name).is_dir() else file
+            assert mode == expected, (written / name, oct(mode))
+
+
+# -- a SavedModel as the source ---------------------------------------------------
+
+
+def test_saved_model_source_is_copied_into_a_versioned_layout(
+    saved_model_base, tmp_path
+):
+    written = export_model(saved_model_base, tmp_path / "serving", version=7)
+    assert written == tmp_path / "serving" / "7"
+    assert checksums(written) == checksums(saved_model_base / "1")
+    predictor = load_predictor(tmp_path / "serving")
+    assert predictor.class_names == CLASS_NAMES
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("format", ["keras", "onnx"])
+def test_saved_model_source_to_another_format_is_refused(
+    saved_model_base, tmp_path, format
+):
+    with pytest.raises(KerasResNetError, match="can only be exported as saved_model"):
+        export_model(saved_model_base, tmp_path / "out", format=format)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- files that are not Keras models ------------------------------------------------
+
+
+def test_zip_without_config_json_is_not_a_keras_model_file(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    with pytest.raises(RunDirectoryError) as caught:
+        load_classifier(tmp_path / "model.keras")
+    assert str(caught.value) == (
+        f"Cannot load {tmp_path / 'model.keras'}: not a Keras model file "
+        "(the zip archive has no config.json)"
+    )
+
+
+def test_truncated_keras_file_says_truncated(run_dir, tmp_path):
+    data = (run_dir / "model.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunDirectoryError) as caught:
+        load_predictor(tmp_path / "cut.keras")
+    message = str(caught.value)
+    assert message.startswith(f"Cannot load {tmp_path / 'cut.keras'}: not a Keras")
+    assert "truncated or corrupt" in message and "not found" not in message.lower()
