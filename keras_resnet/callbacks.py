@@ -336,6 +336,7 @@ class RunMonitor(keras.callbacks.Callback):
         self.interrupted = False
         self._epoch = 0
         self._epoch_start = 0.0
+        self._epoch_rate: float | None = None
         self._previous_handler = None
 
     @property
@@ -355,6 +356,8 @@ class RunMonitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._epoch_start = time.perf_counter()
+        # The rate of the epoch's first step: read before any update of it.
+        self._epoch_rate = _learning_rate(self.model.optimizer)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -386,12 +389,10 @@ class RunMonitor(keras.callbacks.Callback):
         }
 
     def _row(self, epoch: int, logs: dict[str, Any]) -> dict[str, Any]:
-        from keras_resnet.train.optim import current_learning_rate
-
         row = {"epoch": epoch + 1}
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             row[key] = float(logs[key]) if key in logs else None
-        row["learning_rate"] = current_learning_rate(self.model.optimizer)
+        row["learning_rate"] = self._epoch_rate
         row["epoch_time"] = time.perf_counter() - self._epoch_start
         row.update({k: float(v) for k, v in logs.items() if k.startswith("grad_norm/")})
         return row
@@ -416,9 +417,27 @@ class RunMonitor(keras.callbacks.Callback):
         )
 
 
+def _learning_rate(optimizer) -> float:
+    from keras_resnet.train.optim import current_learning_rate
+
+    return current_learning_rate(optimizer)
+
+
 def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> None:
-    """``model.save(path)`` through a temporary file renamed into place."""
+    """Save ``model`` with stock Keras layers only, through a temporary file.
+
+    Every ``.keras`` file a run writes goes through here: the fused batch
+    norm is a training-time speed detail, so it is swapped for Keras' own
+    layer (same weights, see ``to_stock_layers``) and plain Keras loads the
+    file without this package. The file is written to ``<stem>.tmp.keras``
+    and renamed into place; the temporary file is removed if saving fails.
+    """
+    from keras_resnet.models.layers import to_stock_layers
+
     path = pathlib.Path(path)
     tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        to_stock_layers(model).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -18,6 +18,16 @@ class RunDirectoryError(KerasResNetError):
     """A run directory is missing, incomplete, or would be overwritten."""
 
 
+class RunNotFoundError(RunDirectoryError):
+    """A run to continue does not exist: a bad argument (exit code 2)."""
+
+    exit_code = 2
+
+
+class RunLockedError(RunDirectoryError):
+    """Another process is writing the run directory (names its pid)."""
+
+
 class TrainingError(KerasResNetError):
     """Training stopped abnormally (for example a NaN loss)."""
 

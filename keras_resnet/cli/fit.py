@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from typing import Any
 
 import click
 
-from keras_resnet.cli.options import TrainingOptions, resolve_config, training_options
+from keras_resnet.cli.options import (
+    ConfigFile,
+    TrainingOptions,
+    resolve_config,
+    training_options,
+)
 from keras_resnet.cli.output import format_count, format_duration, model_choice
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.rundir import default_run_dir
@@ -21,11 +27,13 @@ Examples:
   keras-resnet fit resnet18 --no-skip --epochs 30 --output-dir runs/noskip
   keras-resnet fit resnet18 --dataset synthetic --epochs 1 \\
       --width-multiplier 0.125 --max-train-examples 512
-  keras-resnet fit resnet18 --output-dir runs/long --resume
+  keras-resnet fit --resume --output-dir runs/long
 
 \b
 Precedence: TrainConfig defaults < --config FILE < options given here.
-The resolved config is written to <output-dir>/config.yaml.
+The resolved config is written to <output-dir>/config.yaml. With --resume
+the run's own config.yaml comes first (MODEL may be left out); options given
+must match it.
 """
 
 
@@ -33,10 +41,14 @@ The resolved config is written to <output-dir>/config.yaml.
 @click.argument("model", required=False, type=model_choice(), metavar="[MODEL]")
 @training_options
 @click.option(
-    "--resume", is_flag=True, help="Continue the run in --output-dir from its backup."
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --output-dir from its backup, with its config.yaml.",
 )
 @click.option(
-    "--overwrite", is_flag=True, help="Replace a completed run in --output-dir."
+    "--overwrite",
+    is_flag=True,
+    help="Replace the run in --output-dir (once the new data and model load).",
 )
 @click.option(
     "--quiet", "-q", is_flag=True, help="No progress bar or start line; summary only."
@@ -55,13 +67,14 @@ def fit(
     The run directory holds config.yaml, dataset.json, history.csv/json,
     gradient_norms.json, metrics.json, model.keras, best.keras and
     tensorboard/. Ctrl-C stops after the current batch and saves a backup
-    (exit 130); continue with --resume.
+    (exit 130); continue with --resume. A second fit on a run directory in
+    use fails at once, naming the pid that holds it.
     """
+    if resume:
+        training = _with_saved_config(training, model)
     if model is None and "model" not in _file_values(training):
         raise click.UsageError("Missing argument 'MODEL' (or a --config with 'model').")
     config = resolve_config(training, model=model)
-    if resume and config.output_dir is None:
-        raise click.UsageError("--resume needs --output-dir (the run to continue).")
     config = config.replace(
         # Chosen here, so the start line can name it and read dataset.json.
         output_dir=config.output_dir or str(default_run_dir(config.model)),
@@ -76,6 +89,39 @@ def fit(
 
 def _file_values(training: TrainingOptions) -> dict[str, Any]:
     return training.config_file.values if training.config_file else {}
+
+
+def _with_saved_config(training: TrainingOptions, model: str | None) -> TrainingOptions:
+    """``training`` with the run's own ``config.yaml`` under ``--config``.
+
+    Precedence: the saved config < --config FILE < options given here; the
+    engine then refuses any value that differs from the saved one.
+    """
+    output_dir = training.fields.get("output_dir")
+    if output_dir is None:
+        raise click.UsageError("--resume needs --output-dir (the run to continue).")
+    saved_path = pathlib.Path(output_dir) / "config.yaml"
+    if not saved_path.is_file():
+        if model is None and "model" not in _file_values(training):
+            # Nothing says what to train: the run is the only source.
+            from keras_resnet.errors import RunNotFoundError
+
+            raise RunNotFoundError(
+                f"cannot resume {output_dir}: it holds no config.yaml, so it is "
+                f"not a run directory. Received: output_dir={output_dir!r}"
+            )
+        return training  # the engine reports the missing run
+    from keras_resnet.train.config import read_yaml
+
+    values = read_yaml(saved_path)
+    # Where this run writes and how chatty it is are not part of the recipe.
+    values.pop("output_dir", None)
+    values.pop("verbose", None)
+    values.update(_file_values(training))
+    path = str(saved_path)
+    if training.config_file is not None:
+        path = f"{saved_path} and {training.config_file.path}"
+    return dataclasses.replace(training, config_file=ConfigFile(path, values))
 
 
 def list_devices() -> list[str]:
@@ -143,7 +189,12 @@ def read_dataset_json(config: TrainConfig) -> dict | None:
 def summary(config: TrainConfig, result) -> str:
     """The end-of-training summary: accuracies, time and output location."""
     metrics = result.metrics
-    val_accuracy = list((result.history or {}).get("val_accuracy") or [])
+    # Without a validation split the column holds None for every epoch.
+    val_accuracy = [
+        value
+        for value in (result.history or {}).get("val_accuracy") or []
+        if value is not None
+    ]
     lines = [f"Finished {config.model} in {format_duration(metrics['total_seconds'])}"]
     if val_accuracy:
         lines.append(

@@ -13,9 +13,11 @@ On the JAX and PyTorch backends, and for inputs the fused kernel does not
 take (a mask, renorm, synchronized statistics, a normalized axis other than
 the last of a 4-D tensor, float64), the layer is Keras' layer unchanged.
 
-Models saved as ``.keras`` name this class, so loading them needs
-``import keras_resnet`` first (as with any package's custom layer), or
-:func:`to_stock_layers` before saving for a file plain Keras can read.
+A model saved as ``.keras`` with this layer names its class; such a file
+loads after ``import keras_resnet`` (which registers the class, see
+``keras_resnet/__init__.py``). The training engine saves every ``.keras``
+file through :func:`to_stock_layers`, so the files of a run hold Keras'
+own layer and load in plain Keras without this package.
 """
 
 from __future__ import annotations

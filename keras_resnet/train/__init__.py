@@ -1,7 +1,33 @@
-"""Training engine: configuration, model.fit recipes, run directories, evaluation."""
+"""Training engine: configuration, model.fit recipes, run directories, evaluation.
+
+The engine (``train``, ``build_classifier``, ``RunResult``) is imported on
+first use: ``import keras_resnet`` registers ``keras_resnet.train.optim`` and
+``keras_resnet.train.losses`` with Keras, and that must not pull in the
+engine's imports (the data pipeline, the model registry) while another part
+of the package may still be importing.
+"""
+
+import importlib
 
 from keras_resnet.train.config import TrainConfig
-from keras_resnet.train.engine import RunResult, build_classifier, train
 from keras_resnet.train.evaluate import evaluate
 
+_LAZY = {
+    "RunResult": "keras_resnet.train.engine",
+    "build_classifier": "keras_resnet.train.engine",
+    "train": "keras_resnet.train.engine",
+}
+
 __all__ = ["RunResult", "TrainConfig", "build_classifier", "evaluate", "train"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_resnet.train' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -29,14 +29,17 @@ from keras_resnet.callbacks import (
     save_model_atomically,
     tensorboard_available,
 )
-from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
+from keras_resnet.errors import TrainingError, TrainingInterrupted
 from keras_resnet.models import build_model, count_flops, count_trainable_params
 from keras_resnet.train import distribute, rundir
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.evaluate import summarize
+from keras_resnet.train.losses import CrossEntropy
 from keras_resnet.train.optim import build_optimizer
 
 PROBE_SIZE = 128
+
+__all__ = ["CrossEntropy", "RunResult", "build_classifier", "build_models", "train"]
 
 
 @dataclasses.dataclass
@@ -56,41 +59,6 @@ class RunResult:
     model: keras.Model | None = None
 
 
-@keras.saving.register_keras_serializable(package="keras_resnet")
-class CrossEntropy(keras.losses.Loss):
-    """Categorical cross-entropy with label smoothing, taking integer or
-    one-hot labels (mixup and cutmix produce one-hot ones).
-
-    Args:
-        num_classes: Number of classes.
-        label_smoothing: Label smoothing factor in [0, 1).
-    """
-
-    def __init__(self, num_classes: int, label_smoothing: float = 0.0, **kwargs):
-        super().__init__(name=kwargs.pop("name", "cross_entropy"), **kwargs)
-        self.num_classes = num_classes
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        y_pred = keras.ops.cast(y_pred, "float32")
-        if len(y_true.shape) < len(y_pred.shape):
-            y_true = keras.ops.one_hot(
-                keras.ops.cast(y_true, "int32"), self.num_classes
-            )
-        return keras.losses.categorical_crossentropy(
-            keras.ops.cast(y_true, "float32"),
-            y_pred,
-            label_smoothing=self.label_smoothing,
-        )
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "num_classes": self.num_classes,
-            "label_smoothing": self.label_smoothing,
-        }
-
-
 def train(
     config: TrainConfig,
     *,
@@ -100,11 +68,19 @@ def train(
 ) -> RunResult:
     """Train ``config.model`` on ``config.dataset`` and fill the run directory.
 
+    The run directory is locked (``.lock``) while this runs. Nothing in it
+    is written, and with ``overwrite`` the old run is not deleted, until the
+    data is loaded and the model is built; a failed call removes a directory
+    it created (unless an epoch was backed up) and its temporary files.
+
     Args:
         config: Every hyper-parameter of the run.
         resume: Continue the run in ``config.output_dir`` from its last
-            completed epoch (starts afresh when there is no backup yet).
-        overwrite: Replace a completed run in the output directory.
+            completed epoch (from the start when no epoch completed). The
+            directory must hold a run, and ``config`` must equal its
+            ``config.yaml`` (``verbose`` and ``output_dir`` aside).
+        overwrite: Replace a completed or unfinished run in the output
+            directory.
         callbacks: Extra Keras callbacks for ``model.fit``.
 
     Returns:
@@ -112,28 +88,48 @@ def train(
 
     Raises:
         ValueError: For an invalid configuration.
-        keras_resnet.errors.RunDirectoryError: When a completed run would be
-            overwritten, or a run to resume is missing or different.
+        keras_resnet.errors.RunNotFoundError: ``resume`` and the output
+            directory holds no run.
+        keras_resnet.errors.RunLockedError: Another process is writing the
+            output directory.
+        keras_resnet.errors.RunDirectoryError: When a run would be
+            overwritten, or a run to resume is completed or different
+            (``epochs`` included).
         keras_resnet.errors.TrainingError: When the loss becomes NaN (the
-            last good backup is kept).
+            last good backup, if an epoch completed, is kept).
         keras_resnet.errors.TrainingInterrupted: After a first Ctrl-C
             (completed epochs are saved; resume continues from there).
     """
     config.validate()
     started = time.perf_counter()
-    chief = distribute.is_chief()
-    run_dir = _prepare(config, resume=resume, overwrite=overwrite, chief=chief)
-    state = rundir.load_backup(run_dir) if resume else None
     previous_determinism = _op_determinism()
     try:
-        return _run(config, run_dir, state, started, callbacks)
+        if not distribute.is_chief():
+            # Other workers compute the same steps but write to scratch space.
+            run_dir = pathlib.Path(tempfile.mkdtemp(prefix="keras-resnet-worker-"))
+            return _run(config, run_dir, None, started, callbacks, clear=False)
+        run_dir = pathlib.Path(
+            config.output_dir or rundir.default_run_dir(config.model)
+        )
+        config = config.replace(output_dir=str(run_dir))
+        # Checked before anything is created, and again under the lock.
+        rundir.check_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+        with rundir.locked_run_dir(run_dir):
+            rundir.check_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+            state = rundir.load_backup(run_dir) if resume else None
+            clear = overwrite and state is None
+            return _run(config, run_dir, state, started, callbacks, clear=clear)
     finally:
         # The switch is process-wide: leave it as the caller had it.
         _set_op_determinism(previous_determinism)
 
 
-def _run(config, run_dir, state, started, callbacks) -> RunResult:
-    """The body of ``train`` once the run directory is prepared."""
+def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
+    """The body of ``train`` once the run directory is checked and locked.
+
+    Nothing is written to ``run_dir`` (and, with ``clear``, the old run in
+    it is not deleted) until the data is loaded and the model is built.
+    """
     deterministic = _seed_everything(config)
     from keras_resnet.data import load_dataset
 
@@ -146,8 +142,6 @@ def _run(config, run_dir, state, started, callbacks) -> RunResult:
         max_test_examples=config.max_test_examples,
     )
     config = config.replace(output_dir=str(run_dir))
-    rundir.write_config(run_dir, config)
-    rundir.write_json(run_dir / rundir.DATASET, rundir.dataset_record(splits))
     steps = splits.train_size // config.batch_size
     if steps < 1:
         raise ValueError(
@@ -162,6 +156,10 @@ def _run(config, run_dir, state, started, callbacks) -> RunResult:
             steps,
         )
     initial_epoch = _restore(model, state)
+    if clear:
+        rundir.clear_run(run_dir)
+    rundir.write_config(run_dir, config)
+    rundir.write_json(run_dir / rundir.DATASET, rundir.dataset_record(splits))
     recorder, monitor = _engine_callbacks(config, run_dir, classifier, splits, state)
     if initial_epoch < config.epochs:
         _fit(
@@ -229,14 +227,20 @@ def build_classifier(config: TrainConfig, splits) -> keras.Model:
     with _dtype_policy(config.precision):
         inputs = keras.Input(shape=tuple(splits.image_shape), name="images")
         x = build_normalization(splits.mean, splits.std)(inputs)
-        backbone = build_model(
-            config.model,
-            input_tensor=x,
-            width_multiplier=config.width_multiplier,
-            num_classes=splits.num_classes,
-            classifier_activation="linear",
-            **config.model_options,
-        )
+        try:
+            backbone = build_model(
+                config.model,
+                input_tensor=x,
+                width_multiplier=config.width_multiplier,
+                num_classes=splits.num_classes,
+                classifier_activation="linear",
+                **config.model_options,
+            )
+        except TypeError as error:  # an argument the builder does not take
+            raise ValueError(
+                f"model {config.model!r} does not accept the model options "
+                f"given ({error}). Received: model_options={config.model_options!r}"
+            ) from None
         # Softmax (and so the loss) in float32 whatever the compute dtype.
         probabilities = keras.layers.Activation(
             "softmax", dtype="float32", name="probabilities"
@@ -288,20 +292,6 @@ def _set_op_determinism(enabled: bool | None) -> None:
         tf_config.enable_op_determinism()
     else:
         tf_config.disable_op_determinism()
-
-
-def _prepare(config, *, resume, overwrite, chief) -> pathlib.Path:
-    if not chief:
-        # Other workers compute the same steps but write to scratch space.
-        return pathlib.Path(tempfile.mkdtemp(prefix="keras-resnet-worker-"))
-    path = pathlib.Path(config.output_dir or rundir.default_run_dir(config.model))
-    if resume and not (path / rundir.BACKUP).is_dir() and rundir.is_completed(path):
-        raise RunDirectoryError(
-            f"{path} holds a completed run; there is nothing to resume"
-        )
-    return rundir.prepare_run_dir(
-        config.replace(output_dir=str(path)), resume=resume, overwrite=overwrite
-    )
 
 
 def _restore(model: keras.Model, state: dict[str, Any] | None) -> int:
@@ -411,10 +401,15 @@ def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> No
     done = monitor.completed_epochs
     if monitor.nan_at is not None:
         epoch, batch = monitor.nan_at
+        if done:
+            kept = (
+                f"the last good backup (epoch {done}) is in {run_dir / rundir.BACKUP}"
+            )
+        else:
+            kept = "no epoch completed, so there is no backup"
         raise TrainingError(
             f"loss became NaN at epoch {epoch + 1}, batch {batch}; training "
-            f"stopped. The last good backup (epoch {done}) is in {run_dir / rundir.BACKUP}; "
-            "lower the learning rate or use precision float32"
+            f"stopped and {kept}; lower the learning rate or use precision float32"
         )
     if monitor.interrupted:
         save_model_atomically(classifier, run_dir / rundir.MODEL)

@@ -199,23 +199,34 @@ def build_schedule(config: TrainConfig, steps_per_epoch: int):
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.Optimizer:
     """The optimizer of ``config`` with its learning-rate schedule.
 
+    With ``precision="mixed_float16"`` it is wrapped in
+    ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling).
+
     Args:
         config: The run's configuration (``optimizer``, ``learning_rate``,
-            ``momentum``, ``nesterov``, ``weight_decay``, ``schedule``).
+            ``momentum``, ``nesterov``, ``weight_decay``, ``schedule``,
+            ``precision``).
         steps_per_epoch: Optimizer updates per epoch.
     """
     learning_rate = build_schedule(config, steps_per_epoch)
     if config.optimizer == "sgd":
-        return KernelL2SGD(
+        optimizer = KernelL2SGD(
             l2=config.weight_decay,
             learning_rate=learning_rate,
             momentum=config.momentum,
             nesterov=config.nesterov,
         )
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=learning_rate, weight_decay=config.weight_decay
-    )
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    else:
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=learning_rate, weight_decay=config.weight_decay
+        )
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    if config.precision == "mixed_float16":
+        # float16 gradients underflow to 0 below ~6e-8: scale the loss up and
+        # the gradients back down (dynamic scale, skipping non-finite steps).
+        # Keras wraps only models built under a mixed_float16 global policy;
+        # the training model is not, so wrap here explicitly.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
 

@@ -7,15 +7,23 @@ the run-directory table in docs/architecture.md.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import json
 import os
 import pathlib
 import shutil
+import socket
+from collections.abc import Iterator
 from typing import Any
 
-from keras_resnet.errors import RunDirectoryError
+from keras_resnet.errors import (
+    RunDirectoryError,
+    RunLockedError,
+    RunNotFoundError,
+    TrainingInterrupted,
+)
 from keras_resnet.train.config import TrainConfig
 
 CONFIG = "config.yaml"
@@ -29,6 +37,7 @@ BEST = "best.keras"
 TENSORBOARD = "tensorboard"
 BACKUP = "backup"
 BACKUP_STATE = "state.json"
+LOCK = ".lock"
 HISTORY_KEYS = (
     "epoch",
     "loss",
@@ -46,42 +55,249 @@ def default_run_dir(model: str) -> pathlib.Path:
     return pathlib.Path("runs") / f"{model}-{stamp}"
 
 
-def prepare_run_dir(
-    config: TrainConfig, *, resume: bool, overwrite: bool
-) -> pathlib.Path:
-    """Create (or reopen, for ``resume``) the run directory of ``config``.
+def check_run_dir(
+    path: str | os.PathLike, config: TrainConfig, *, resume: bool, overwrite: bool
+) -> None:
+    """Check that a run may be written to ``path``; change nothing.
 
     Args:
-        config: The run's configuration (``output_dir``, default
-            ``runs/<model>-<timestamp>``).
-        resume: Continue the run found there from its last backup.
-        overwrite: Allow replacing a completed run.
-
-    Returns:
-        The run directory.
+        path: The run directory.
+        config: The new run's configuration.
+        resume: Continue the run found there.
+        overwrite: Allow replacing a run found there.
 
     Raises:
-        RunDirectoryError: When a completed run would be overwritten, or a
-            run to resume has a different configuration.
+        RunNotFoundError: ``resume`` and ``path`` holds no run.
+        RunLockedError: Another live process holds the directory's lock.
+        RunDirectoryError: A completed or unfinished run would be replaced
+            without ``overwrite``, a completed run has nothing to resume, or
+            the run to resume has a different configuration.
     """
-    path = pathlib.Path(config.output_dir or default_run_dir(config.model))
-    if resume and _has_backup(path):
-        _check_same_config(path, config)
-        return path
+    path = pathlib.Path(path)
+    holder = lock_holder(path)
+    if holder is not None and holder != f"pid {os.getpid()}":  # not ours
+        raise RunLockedError(_locked_message(path, holder))
+    if resume:
+        _check_resumable(path, config)
+        return
     if is_completed(path) and not overwrite:
         raise RunDirectoryError(
             f"{path} holds a completed run; pass overwrite=True (--overwrite) "
             "to replace it or choose another output directory"
         )
-    if not resume and _has_backup(path) and not overwrite:
+    if _has_backup(path) and not overwrite:
         raise RunDirectoryError(
             f"{path} holds an unfinished run; pass resume=True (--resume) to "
             "continue it or overwrite=True (--overwrite) to start over"
         )
-    if overwrite:
+
+
+def _check_resumable(path: pathlib.Path, config: TrainConfig) -> None:
+    if not (path / CONFIG).is_file():
+        what = "does not exist" if not path.exists() else f"has no {CONFIG}"
+        raise RunNotFoundError(
+            f"cannot resume {path}: it {what}, so it is not a run directory. "
+            f"Received: output_dir={os.fspath(path)!r}"
+        )
+    if is_completed(path) and not _has_backup(path):
+        saved = read_config(path).epochs
+        hint = ""
+        if config.epochs != saved:
+            hint = (
+                f", and epochs cannot change on resume ({saved} -> "
+                f"{config.epochs}): start a new run to train longer"
+            )
+        raise RunDirectoryError(
+            f"{path} holds a completed run of {saved} epochs; there is nothing "
+            f"to resume{hint}"
+        )
+    _check_same_config(path, config)
+
+
+def clear_run(path: str | os.PathLike) -> None:
+    """Delete the files of a run in ``path`` (only the run's own files)."""
+    _clear(pathlib.Path(path))
+
+
+def prepare_run_dir(
+    config: TrainConfig, *, resume: bool, overwrite: bool
+) -> pathlib.Path:
+    """Check, then create (or clear, with ``overwrite``) a run directory.
+
+    The engine itself checks first and clears only once the new run has
+    loaded its data and built its model; this is the one-step form.
+
+    Args:
+        config: The run's configuration (``output_dir``, default
+            ``runs/<model>-<timestamp>``).
+        resume: Continue the run found there from its last backup.
+        overwrite: Allow replacing a run.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        RunDirectoryError: See ``check_run_dir``.
+    """
+    path = pathlib.Path(config.output_dir or default_run_dir(config.model))
+    check_run_dir(path, config, resume=resume, overwrite=overwrite)
+    if overwrite and not (resume and _has_backup(path)):
         _clear(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- the lock and clean-up on failure ----------------------------------------
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """Who holds the lock of run directory ``path`` (``"pid N"``), or None.
+
+    A lock left by a process that no longer runs (on this host) is stale and
+    counts as free.
+    """
+    text = _read_lock(pathlib.Path(path) / LOCK)
+    if text is None:
+        return None
+    pid, _, host = text.partition("@")
+    if host and host != socket.gethostname():
+        return f"pid {pid} on {host}"  # cannot check another host's process
+    if not pid.isdigit() or not _process_alive(int(pid)):
+        return None
+    return f"pid {pid}"
+
+
+@contextlib.contextmanager
+def locked_run_dir(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """Create ``path`` if needed and hold its lock while the block runs.
+
+    The lock is the file ``.lock`` holding ``<pid>@<host>``, created
+    atomically (a link that fails if it exists); a lock whose process is
+    gone is taken over. Stale temporary files of an earlier, killed run are
+    removed once the lock is held. If the block raises, the temporary files
+    are removed, and a directory this call created is deleted again unless
+    an epoch was backed up or the run was interrupted (its progress kept).
+
+    Raises:
+        RunLockedError: Another live process holds the lock.
+    """
+    path = pathlib.Path(path)
+    created = _make_dirs(path)
+    try:
+        _acquire_lock(path)
+    except BaseException:
+        _remove_created(path, created, only_if_empty=True)
+        raise
+    try:
+        remove_temporary_files(path)
+        yield path
+    except BaseException as error:
+        remove_temporary_files(path)
+        if created and not (
+            isinstance(error, TrainingInterrupted) or _has_backup(path)
+        ):
+            _release_lock(path)
+            _remove_created(path, created, only_if_empty=False)
+        raise
+    finally:
+        _release_lock(path)
+
+
+def remove_temporary_files(path: str | os.PathLike) -> None:
+    """Delete the temporary files a killed or failed run may leave in ``path``."""
+    path = pathlib.Path(path)
+    names = [name + ".tmp" for name in (CONFIG, DATASET, HISTORY_CSV, HISTORY_JSON)]
+    names += [name + ".tmp" for name in (GRADIENTS, METRICS)]
+    names += [pathlib.Path(name).stem + ".tmp.keras" for name in (MODEL, BEST)]
+    for name in names:
+        (path / name).unlink(missing_ok=True)
+    folder = path / BACKUP
+    if folder.is_dir():
+        (folder / (BACKUP_STATE + ".tmp")).unlink(missing_ok=True)
+        for tmp in folder.glob("*.tmp.weights.h5"):
+            tmp.unlink(missing_ok=True)
+
+
+def _make_dirs(path: pathlib.Path) -> list[pathlib.Path]:
+    """``mkdir -p path``; returns the folders it created, deepest first."""
+    created = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_created(path, created: list[pathlib.Path], *, only_if_empty: bool):
+    if not created:
+        return
+    if not only_if_empty:
+        shutil.rmtree(path, ignore_errors=True)
+    for folder in created:  # parents only if nothing else appeared in them
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break
+
+
+def _acquire_lock(path: pathlib.Path) -> None:
+    lock = path / LOCK
+    mine = f"{os.getpid()}@{socket.gethostname()}"
+    tmp = path / f"{LOCK}.{os.getpid()}.tmp"
+    tmp.write_text(mine, encoding="utf-8")
+    try:
+        for _ in range(3):
+            try:
+                # A hard link is created atomically with its content, or not
+                # at all if the lock exists (O_CREAT | O_EXCL semantics).
+                os.link(tmp, lock)
+                return
+            except FileExistsError:
+                holder = lock_holder(path)
+                if holder is not None:
+                    raise RunLockedError(_locked_message(path, holder)) from None
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+        raise RunLockedError(_locked_message(path, "another process"))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _release_lock(path: pathlib.Path) -> None:
+    lock = path / LOCK
+    text = _read_lock(lock)
+    if text is not None and text.partition("@")[0] == str(os.getpid()):
+        lock.unlink(missing_ok=True)
+
+
+def _read_lock(lock: pathlib.Path) -> str | None:
+    try:
+        return lock.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    except OSError:
+        return False
+    return True
+
+
+def _locked_message(path: pathlib.Path, holder: str) -> str:
+    return (
+        f"{path} is in use by another fit ({holder}, lock file {path / LOCK}); "
+        "wait for it to finish or choose another output directory"
+    )
 
 
 def is_completed(path: str | os.PathLike) -> bool:
@@ -198,16 +414,22 @@ def _has_backup(path: pathlib.Path) -> bool:
 
 def _check_same_config(path: pathlib.Path, config: TrainConfig) -> None:
     saved = read_config(path).to_dict()
-    ignored = {"verbose", "output_dir", "epochs"}
-    changed = sorted(
-        key
-        for key, value in config.to_dict().items()
+    ignored = {"verbose", "output_dir"}
+    changed = [
+        f"{key} ({saved.get(key)!r} -> {value!r})"
+        for key, value in sorted(config.to_dict().items())
         if key not in ignored and saved.get(key) != value
-    )
+    ]
     if changed:
+        hint = "use the command that started the run"
+        if saved.get("epochs") != config.epochs:
+            hint = (
+                "epochs cannot change on resume (the learning-rate schedule "
+                "depends on it); start a new run to train longer"
+            )
         raise RunDirectoryError(
             f"cannot resume {path}: the configuration differs in "
-            f"{', '.join(changed)}; use the command that started the run"
+            f"{', '.join(changed)}; {hint}"
         )
 
 

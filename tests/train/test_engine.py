@@ -11,6 +11,7 @@ from train_helpers import run_python, tiny_config
 
 from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from keras_resnet.train import evaluate, train
+from keras_resnet.train.optim import build_schedule
 from keras_resnet.train.rundir import HISTORY_KEYS
 
 EPOCHS = 3
@@ -62,7 +63,14 @@ def test_history_files_have_one_row_per_epoch(reference_run):
     assert {len(column) for column in history.values()} == {EPOCHS}
     assert history["epoch"] == [1, 2, 3]
     assert all(isinstance(v, float) for v in history["val_accuracy"])
-    assert history["learning_rate"][-1] == pytest.approx(0.0, abs=1e-6)  # cosine end
+    # The rate of each epoch's first step: the schedule at epoch * steps.
+    config = tiny_config(reference_run.run_dir, epochs=EPOCHS)
+    steps = json.loads((reference_run.run_dir / "dataset.json").read_text())
+    steps = steps["train_size"] // config.batch_size
+    schedule = build_schedule(config, steps)
+    expected = [float(schedule(epoch * steps)) for epoch in range(EPOCHS)]
+    assert history["learning_rate"] == pytest.approx(expected, rel=1e-6)
+    assert history["learning_rate"][0] > 0.0
     with open(reference_run.run_dir / "history.csv") as stream:
         rows = list(csv.DictReader(stream))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
@@ -121,6 +129,8 @@ def test_completed_run_is_never_overwritten(reference_run):
         train(config)
     with pytest.raises(RunDirectoryError, match="completed"):
         train(config, resume=True)
+    with pytest.raises(RunDirectoryError, match="epochs cannot change"):
+        train(config.replace(epochs=EPOCHS + 1), resume=True)
     assert (reference_run.run_dir / "metrics.json").read_text() == before
 
 
@@ -197,8 +207,11 @@ class PoisonWeights(keras.callbacks.Callback):
 
 def test_nan_loss_stops_and_keeps_the_last_good_backup(tmp_path):
     config = tiny_config(tmp_path / "nan", epochs=EPOCHS)
-    with pytest.raises(TrainingError, match="NaN at epoch 2, batch 1"):
+    with pytest.raises(TrainingError, match="NaN at epoch 2, batch 1") as error:
         train(config, callbacks=[PoisonWeights()])
+    assert "last good backup (epoch 1)" in str(error.value)
+    assert not list((tmp_path / "nan").rglob("*.tmp*"))
+    assert not (tmp_path / "nan" / ".lock").exists()
     state = json.loads((tmp_path / "nan" / "backup" / "state.json").read_text())
     assert state["epoch"] == 1
     history = json.loads((tmp_path / "nan" / "history.json").read_text())
@@ -244,7 +257,8 @@ def test_mixup_cutmix_label_smoothing_adamw_onecycle(tmp_path):
     result = train(config)
     assert np.isfinite(result.history["loss"][0])
     assert result.metrics["completed"] is True
-    assert result.history["learning_rate"][0] < 3e-3 / 25
+    # One-cycle starts at peak / 25 (the rate of the first step).
+    assert result.history["learning_rate"][0] == pytest.approx(3e-3 / 25, rel=1e-5)
 
 
 @pytest.mark.parametrize(("before", "deterministic"), [(False, None), (True, False)])

@@ -21,9 +21,13 @@ def test_resume_refuses_a_different_configuration(tmp_path):
         rundir.prepare_run_dir(
             config.replace(learning_rate=0.2), resume=True, overwrite=False
         )
-    more_epochs = config.replace(epochs=config.epochs + 5, verbose=0)
+    with pytest.raises(RunDirectoryError, match="differs in epochs"):
+        rundir.prepare_run_dir(
+            config.replace(epochs=config.epochs + 5), resume=True, overwrite=False
+        )
+    quieter = config.replace(verbose=0)
     assert (
-        rundir.prepare_run_dir(more_epochs, resume=True, overwrite=False)
+        rundir.prepare_run_dir(quieter, resume=True, overwrite=False)
         == tmp_path / "run"
     )
     state = rundir.load_backup(tmp_path / "run")
