@@ -27,8 +27,13 @@ Precedence: TrainConfig defaults < --config FILE < options given here.
 PLOT_EPILOG = """\b
 Examples:
   keras-resnet plot study                      (a compare output folder)
+  keras-resnet plot study --report             (and its results and report.md)
   keras-resnet plot runs/resnet18-20261125-101500 runs/baseline_cnn-20261125-113000 \\
       --output figures
+
+\b
+Only the runs' light files are read (config.yaml, history, metrics.json,
+gradient_norms.json, dataset.json); no model file is needed.
 """
 
 
@@ -85,7 +90,7 @@ def compare(
     """Train several models with one recipe, data and seed, and report them.
 
     Writes results.csv, results.json, report.md (with the reference study's
-    numbers beside ours) and the five figures to the study folder.
+    numbers beside ours) and the figures to the study folder.
     """
     if training.skip is not None:
         raise click.UsageError(
@@ -155,12 +160,21 @@ def _summary_table(rows) -> str:
     help="Folder for the figures.  [default: STUDY/figures for one compare "
     "folder, else 'figures']",
 )
-def plot(run_dirs: tuple[str, ...], output: str | None) -> None:
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Also rewrite results.csv, results.json and report.md (gradient-flow "
+    "table included) of the one compare folder given.",
+)
+def plot(run_dirs: tuple[str, ...], output: str | None, report: bool) -> None:
     """Draw the study's figures (PNG and SVG) from saved runs, without training.
 
     RUN_DIR may be a run directory, a compare output folder or a folder of
     run directories.
     """
+    if report:
+        _plot_report(run_dirs, output)
+        return
     from keras_resnet.study import plot_runs
 
     if output is None:
@@ -173,3 +187,20 @@ def plot(run_dirs: tuple[str, ...], output: str | None) -> None:
     files = plot_runs(list(run_dirs), output)
     for path in files:
         click.echo(str(path))
+
+
+def _plot_report(run_dirs: tuple[str, ...], output: str | None) -> None:
+    if len(run_dirs) != 1 or not (Path(run_dirs[0]) / "runs").is_dir():
+        raise click.UsageError(
+            "--report needs exactly one compare folder (a folder with runs/)."
+        )
+    if output is not None:
+        raise click.UsageError(
+            "--report writes the figures to STUDY/figures; drop --output."
+        )
+    from keras_resnet.study import report_study
+
+    results = report_study(run_dirs[0])
+    for path in results.figures:
+        click.echo(str(path))
+    click.echo(f"Report: {results.report_path}")

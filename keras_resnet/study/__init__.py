@@ -2,7 +2,9 @@
 
 ``compare`` trains several models with one recipe into a study folder and
 writes ``results.csv``, ``results.json``, ``report.md`` and the figures;
-``plot_runs`` redraws the figures from saved runs without training.
+``plot_runs`` redraws the figures and ``report_study`` the whole report from
+saved runs without training, from their light files alone
+(``export_light_runs`` copies those out of a study folder).
 """
 
 from keras_resnet.study.comparison import (
@@ -12,6 +14,16 @@ from keras_resnet.study.comparison import (
     report_study,
 )
 from keras_resnet.study.figures import MODEL_COLORS, model_colors, plot_runs
+from keras_resnet.study.gradients import (
+    GRADIENT_FLOW_KEYS,
+    LayerLayout,
+    LayerRole,
+    early_late_ratio,
+    first_last_ratio,
+    gradient_flow,
+    layer_layout,
+    layer_role,
+)
 from keras_resnet.study.report import (
     REFERENCE,
     epochs_to_fraction,
@@ -19,18 +31,34 @@ from keras_resnet.study.report import (
     summarize_run,
     write_results,
 )
-from keras_resnet.study.runs import RunRecord, find_runs, load_run
+from keras_resnet.study.runs import (
+    LIGHT_FILES,
+    RunRecord,
+    export_light_runs,
+    find_runs,
+    load_run,
+)
 
 __all__ = [
+    "GRADIENT_FLOW_KEYS",
+    "LIGHT_FILES",
     "MODEL_COLORS",
     "REFERENCE",
     "STUDY_MODELS",
+    "LayerLayout",
+    "LayerRole",
     "RunRecord",
     "StudyResults",
     "compare",
+    "early_late_ratio",
     "epochs_to_fraction",
+    "export_light_runs",
     "find_runs",
+    "first_last_ratio",
+    "gradient_flow",
     "gradient_ratios",
+    "layer_layout",
+    "layer_role",
     "load_run",
     "model_colors",
     "plot_runs",

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from keras_resnet.errors import RunDirectoryError
 from keras_resnet.models import get_model_info
 from keras_resnet.study.figures import plot_records
 from keras_resnet.study.report import write_results
-from keras_resnet.study.runs import RunRecord, is_completed_run, load_run
+from keras_resnet.study.runs import (
+    RunRecord,
+    is_completed_run,
+    is_run_dir,
+    load_run,
+)
 from keras_resnet.train.config import TrainConfig
 
 STUDY_MODELS = ("baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip")
@@ -107,21 +114,56 @@ def compare(
 
 def report_study(
     output_dir: str | os.PathLike,
-    models: Sequence[str],
+    models: Sequence[str] | None = None,
     *,
     trained: Sequence[str] = (),
     reused: Sequence[str] = (),
 ) -> StudyResults:
     """Write the results files and figures for runs already in a study folder.
 
+    Reads only the runs' light files (``keras_resnet.study.runs.LIGHT_FILES``),
+    so it works on runs copied without their weights.
+
+    Args:
+        output_dir: The study folder (runs in ``output_dir/runs/<model>``).
+        models: The models to report, in table order. Default: the models of
+            the folder's ``results.json`` still present, then the other run
+            folders in name order.
+        trained: Recorded in the result as trained by this call.
+        reused: Recorded in the result as reused.
+
     Raises:
-        RunDirectoryError: If a model's run is missing or unreadable.
+        RunDirectoryError: If a model's run is missing or unreadable, or
+            ``models`` is None and the folder holds no run.
     """
     output = Path(output_dir)
+    if models is None:
+        models = study_models(output)
     runs = [load_run(output / "runs" / name) for name in models]
     figures = plot_records(runs, output / "figures")
     rows = write_results(runs, output, figures=figures)
     return StudyResults(output, runs, rows, figures, list(trained), list(reused))
+
+
+def study_models(output_dir: str | os.PathLike) -> list[str]:
+    """The runs of a study folder in report order (see ``report_study``).
+
+    Raises:
+        RunDirectoryError: If ``output_dir/runs`` holds no run directory.
+    """
+    runs = Path(output_dir) / "runs"
+    present = (
+        sorted(p.name for p in runs.iterdir() if is_run_dir(p)) if runs.is_dir() else []
+    )
+    if not present:
+        raise RunDirectoryError(f"No run directory found in {runs}")
+    try:
+        rows = json.loads((Path(output_dir) / "results.json").read_text("utf-8"))
+        order = [str(row["model"]) for row in rows["results"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        order = []  # no or an unreadable table: name order
+    first = [name for name in dict.fromkeys(order) if name in present]
+    return first + [name for name in present if name not in first]
 
 
 def validate_models(models: Sequence[str]) -> list[str]:

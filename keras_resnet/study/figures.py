@@ -16,9 +16,17 @@ import matplotlib
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from keras_resnet.study.report import sorted_records
+from keras_resnet.study.gradients import (
+    LayerLayout,
+    layer_layout,
+    layer_names,
+    layer_role,
+    sorted_records,
+    train_entries,
+)
 from keras_resnet.study.runs import RunRecord, find_runs
 
 # Fixed colours for the study's models (matplotlib's tab10 palette), so the
@@ -32,6 +40,10 @@ MODEL_COLORS = {
 _SPARE_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 EMPHASISED = ("resnet18", "resnet18_noskip")
 FORMATS = ("png", "svg")
+# Shortcut convolutions: hollow markers off the main-path line.
+SHORTCUT_MARKER = "^"
+# Main-path layers up to which every position gets its own tick label.
+MAX_TICK_LABELS = 40
 
 
 def model_colors(names: Sequence[str]) -> dict[str, str]:
@@ -54,7 +66,10 @@ def plot_runs(
         The files written: Fig. 1 training curves, Fig. 2 validation curves,
         Fig. 3 gradient norms across depth and their layer x epoch heat
         maps, Fig. 4 and Fig. 5 (Fig. 1 and 2 with the ResNet-18 variants
-        emphasised), each as PNG and SVG.
+        emphasised), each as PNG and SVG; and, when a run recorded the
+        norms of the training gradients (``train`` in
+        ``gradient_norms.json``), ``fig3_training_gradient_norms``. Layers
+        are placed by role (``keras_resnet.study.gradients.layer_layout``).
 
     Raises:
         RunDirectoryError: If a path holds no readable run.
@@ -75,9 +90,13 @@ def plot_records(
         "fig2_validation_curves": _curves(runs, labels, colors, "val"),
         "fig3_gradient_norms": _gradient_profiles(runs, labels, colors),
         "fig3_gradient_heatmaps": _gradient_heatmaps(runs, labels),
-        "fig4_training_resnet18": _curves(runs, labels, colors, "train", True),
-        "fig5_validation_resnet18": _curves(runs, labels, colors, "val", True),
     }
+    if any(train_entries(run.gradient_norms) for run in runs):
+        figures["fig3_training_gradient_norms"] = _training_profiles(
+            runs, labels, colors
+        )
+    figures["fig4_training_resnet18"] = _curves(runs, labels, colors, "train", True)
+    figures["fig5_validation_resnet18"] = _curves(runs, labels, colors, "val", True)
     return [
         path
         for stem, figure in figures.items()
@@ -130,65 +149,151 @@ def _curves(runs, labels, colors, split: str, emphasise: bool = False) -> Figure
 
 
 def _gradient_profiles(runs, labels, colors) -> Figure:
-    figure = Figure(figsize=(11, 4.8), layout="constrained")
+    figure = Figure(figsize=(11, 5.2), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
+    layouts = []
     for ax, which, title in zip(
         axes, (0, -1), ("first record", "end of training"), strict=True
     ):
         moments = []
         for run, label in zip(runs, labels, strict=True):
-            profile = _profile(run, which)
-            if profile is None:
+            records = sorted_records(run.gradient_norms)
+            if not records:
                 continue
-            depth, norms, when = profile
-            moments.append(when)
-            ax.plot(depth, norms, label=label, color=colors[label], marker=".")
+            layout = layer_layout(layer_names(run.gradient_norms))
+            layouts.append(layout)
+            record = records[which]
+            moments.append(f"epoch {record['epoch']}, step {record['step']}")
+            _draw_profile(ax, layout, record["norms"], colors[label], label=label)
         ax.set_yscale("log")
-        ax.set_xlabel("layer depth (input to output)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _depth_axis(ax, layouts)
         ax.set_ylabel("gradient L2 norm (log scale)")
         when = moments[0] if len(set(moments)) == 1 else "per model"
         ax.set_title(f"{title} ({when})" if moments else title)
         ax.grid(alpha=0.3, which="both")
     handles, names = axes[0].get_legend_handles_labels()
     if handles:
+        if any(layout.shortcuts for layout in layouts):
+            handles.append(_shortcut_handle())
+            names.append("shortcut conv (off the main path)")
         # One legend below both panels, so it never hides a line.
         figure.legend(handles, names, loc="outside lower center", ncols=len(names))
-    figure.suptitle("Per-layer gradient norm across depth")
+    figure.suptitle("Per-layer gradient norm across depth (probe)")
     return figure
 
 
-def _profile(run: RunRecord, which: int):
-    if not run.gradient_norms or not run.gradient_norms.get("records"):
-        return None
-    record = sorted_records(run.gradient_norms)[which]
-    layers = [
-        layer
-        for layer in run.gradient_norms.get("layers") or record["norms"]
-        if (record["norms"].get(layer) or 0) > 0
+def _training_profiles(runs, labels, colors) -> Figure:
+    # One column per model, rows: first and last epoch. The training
+    # gradients' epoch mean (solid) and max (dashed) beside the probe norms
+    # at the first and the final record (dotted), on one log scale.
+    with_train = [
+        (run, label)
+        for run, label in zip(runs, labels, strict=True)
+        if train_entries(run.gradient_norms)
     ]
-    if not layers:
-        return None
-    norms = [record["norms"][layer] for layer in layers]
-    when = f"epoch {record['epoch']}, step {record['step']}"
-    return list(range(1, len(layers) + 1)), norms, when
+    columns = len(with_train)
+    figure = Figure(figsize=(4.2 * columns + 1, 7.4), layout="constrained")
+    axes = np.array(figure.subplots(2, columns, sharey=True, squeeze=False))
+    for column, (run, label) in enumerate(with_train):
+        layout = layer_layout(layer_names(run.gradient_norms))
+        entries = train_entries(run.gradient_norms)
+        records = sorted_records(run.gradient_norms)
+        for row, which in enumerate((0, -1)):
+            ax, entry, color = axes[row, column], entries[which], colors[label]
+            _draw_profile(ax, layout, entry["mean"], color)
+            _draw_profile(ax, layout, entry.get("max") or {}, color, linestyle="--")
+            if records:
+                probe = records[which]["norms"]
+                _draw_profile(ax, layout, probe, color, linestyle=":", alpha=0.7)
+            ax.set_yscale("log")
+            _depth_axis(ax, [layout])
+            ax.grid(alpha=0.3, which="both")
+            step = f", {entry['steps']} steps" if entry.get("steps") else ""
+            when = "first" if row == 0 else "last"
+            ax.set_title(f"{label}: {when} epoch (epoch {entry['epoch']}{step})")
+        axes[0, column].set_ylabel("gradient L2 norm (log scale)")
+        axes[1, column].set_ylabel("gradient L2 norm (log scale)")
+    handles = [
+        Line2D([], [], color="black", label="training gradient, epoch mean"),
+        Line2D([], [], color="black", linestyle="--", label="training, epoch max"),
+        Line2D(
+            [], [], color="black", linestyle=":", label="probe, first / final record"
+        ),
+    ]
+    if any(
+        layer_layout(layer_names(r.gradient_norms)).shortcuts for r, _ in with_train
+    ):
+        handles.append(_shortcut_handle())
+    ncols = len(handles) if columns > 2 else 2
+    figure.legend(handles=handles, loc="outside lower center", ncols=ncols)
+    figure.suptitle("Gradients the optimizer received beside the probe's")
+    return figure
+
+
+def _draw_profile(ax, layout: LayerLayout, norms, color, label=None, **style):
+    """The main path as a line, shortcut convolutions as hollow markers."""
+    main = [(layout.positions[n], norms.get(n)) for n in layout.main]
+    main = [(x, float(v)) for x, v in main if v is not None and v > 0]
+    if main:
+        xs, ys = zip(*main, strict=True)
+        ax.plot(xs, ys, color=color, label=label, marker=".", **style)
+    sides = [(layout.positions[n], norms.get(n)) for n in layout.shortcuts]
+    sides = [(x, float(v)) for x, v in sides if v is not None and v > 0]
+    if sides:
+        xs, ys = zip(*sides, strict=True)
+        ax.plot(
+            xs,
+            ys,
+            linestyle="none",
+            marker=SHORTCUT_MARKER,
+            markerfacecolor="none",
+            markeredgecolor=color,
+            alpha=style.get("alpha", 1.0),
+        )
+
+
+def _shortcut_handle() -> Line2D:
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker=SHORTCUT_MARKER,
+        markerfacecolor="none",
+        markeredgecolor="black",
+        label="shortcut conv (off the main path)",
+    )
+
+
+def _depth_axis(ax, layouts: Sequence[LayerLayout]) -> None:
+    """x axis of main-path positions, labelled by role where models agree."""
+    ax.set_xlabel("main-path layer, by role (input to output)")
+    depth = max((len(layout.main) for layout in layouts), default=0)
+    if not depth or depth > MAX_TICK_LABELS:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return
+    names = [layout.labels() for layout in layouts]
+    ticks = []
+    for i in range(depth):
+        seen = {labels[i] for labels in names if i < len(labels)}
+        ticks.append(seen.pop() if len(seen) == 1 else str(i + 1))
+    ax.set_xticks(range(1, depth + 1), ticks, rotation=90, fontsize=7)
 
 
 def _gradient_heatmaps(runs, labels) -> Figure:
     with_norms = [
         (run, label)
         for run, label in zip(runs, labels, strict=True)
-        if run.gradient_norms and run.gradient_norms.get("records")
+        if sorted_records(run.gradient_norms)
     ]
     panels = max(1, len(with_norms))
-    figure = Figure(figsize=(4.2 * panels, 4.8), layout="constrained")
+    figure = Figure(figsize=(4.2 * panels, 5.4), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, panels))
     if not with_norms:
         axes[0].set_title("No gradient norms recorded")
         axes[0].set_axis_off()
     matrices = [_norm_matrix(run.gradient_norms) for run, _ in with_norms]
     norm = _shared_log_norm([matrix for matrix, _, _ in matrices])
-    for ax, (_, label), (matrix, layers, columns) in zip(
+    for ax, (_, label), (matrix, rows, columns) in zip(
         axes[: len(with_norms)], with_norms, matrices, strict=True
     ):
         image = ax.imshow(
@@ -198,29 +303,45 @@ def _gradient_heatmaps(runs, labels) -> Figure:
             cmap=matplotlib.colormaps["viridis"],
             norm=norm,
             interpolation="nearest",
-            extent=(-0.5, len(columns) - 0.5, 0.5, len(layers) + 0.5),
+            extent=(-0.5, len(columns) - 0.5, 0.5, len(rows) + 0.5),
         )
         ax.set_xticks(range(len(columns)), [str(c) for c in columns])
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(rows) <= MAX_TICK_LABELS:
+            ax.set_yticks(range(1, len(rows) + 1), rows, fontsize=7)
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epochs trained")
-        ax.set_ylabel("layer depth (input to output)")
+        gap = "" in rows  # the empty row between main path and shortcuts
+        ax.set_ylabel(
+            "main-path layer by role" + ("; shortcuts above the gap" if gap else "")
+        )
         ax.set_title(label)
         figure.colorbar(image, ax=ax, label="gradient L2 norm (log scale)")
-    figure.suptitle("Gradient norm per layer and epoch")
+    figure.suptitle("Gradient norm per layer and epoch (probe)")
     return figure
 
 
 def _norm_matrix(gradient_norms):
     # Columns: records at epoch boundaries (step 0), i.e. the start of each
-    # epoch and, as (epochs, 0), the end of training.
+    # epoch and, as (epochs, 0), the end of training. Rows: the main path in
+    # order, so models sharing it line up row for row, then an empty row and
+    # the shortcut convolutions.
     records = [r for r in sorted_records(gradient_norms) if r["step"] == 0]
     records = records or sorted_records(gradient_norms)
-    layers = gradient_norms.get("layers") or list(records[0]["norms"])
+    layout = layer_layout(layer_names(gradient_norms))
+    rows = list(layout.main)
+    labels = layout.labels()
+    if layout.shortcuts:
+        rows += [None, *layout.shortcuts]
+        labels += [""] + [layer_role(name).label for name in layout.shortcuts]
     matrix = np.array(
-        [[_positive(r["norms"].get(layer)) for r in records] for layer in layers],
+        [
+            [_positive(r["norms"].get(name) if name else None) for r in records]
+            for name in rows
+        ],
         dtype=float,
     )
-    return matrix, layers, [r["epoch"] for r in records]
+    return matrix, labels, [r["epoch"] for r in records]
 
 
 def _shared_log_norm(matrices) -> LogNorm | None:

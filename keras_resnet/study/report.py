@@ -15,6 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from keras_resnet.study.gradients import (
+    GRADIENT_FLOW_KEYS,
+    first_last_ratio,
+    gradient_flow,
+    layer_layout,
+    layer_names,
+    probe_info,
+    sorted_records,
+)
 from keras_resnet.study.runs import RunRecord
 
 # The reference study (CIFAR-10): test accuracy and trainable parameters.
@@ -40,8 +49,8 @@ COLUMNS = (
     "total_seconds",
     "epochs_to_80pct_best",
     "epochs_to_90pct_best",
-    "grad_ratio_first_record",
-    "grad_ratio_final_record",
+    "probe_size",
+    *GRADIENT_FLOW_KEYS,
     "completed",
     "run_dir",
 )
@@ -70,29 +79,23 @@ def epochs_to_fraction(values: Sequence[float], fraction: float) -> int | None:
 
 
 def gradient_ratios(gradient_norms: dict[str, Any] | None) -> tuple[float, float]:
-    """First-layer over last-layer gradient norm, at the first and last record.
+    """First-layer over classifier gradient norm, at the first and last record.
 
-    A ratio well below 1 means the early layers receive much smaller
-    gradients than the classifier (vanishing gradients).
+    The probe-norm ``first_last_ratio`` (see
+    ``keras_resnet.study.gradients``); ``gradient_flow`` gives it together
+    with the early/late ratio and the training-gradient ratios.
 
     Returns:
         ``(ratio at the first record, ratio at the last record)``; NaN where
         there are no records or a norm is missing or zero.
     """
-    if not gradient_norms or not gradient_norms.get("records"):
-        return math.nan, math.nan
-    layers = gradient_norms.get("layers") or list(gradient_norms["records"][0]["norms"])
     records = sorted_records(gradient_norms)
+    if not records:
+        return math.nan, math.nan
+    layout = layer_layout(layer_names(gradient_norms))
     return (
-        _ratio(records[0]["norms"], layers[0], layers[-1]),
-        _ratio(records[-1]["norms"], layers[0], layers[-1]),
-    )
-
-
-def sorted_records(gradient_norms: dict[str, Any]) -> list[dict[str, Any]]:
-    """Gradient-norm records in training order (by epoch, then step)."""
-    return sorted(
-        gradient_norms.get("records", []), key=lambda r: (r["epoch"], r["step"])
+        first_last_ratio(records[0]["norms"], layout),
+        first_last_ratio(records[-1]["norms"], layout),
     )
 
 
@@ -102,7 +105,6 @@ def summarize_run(run: RunRecord) -> dict[str, Any]:
     val_accuracy = run.series("val_accuracy")
     best_val, best_epoch = _best(val_accuracy)
     losses = run.series("loss")
-    first, final = gradient_ratios(run.gradient_norms)
     reference = REFERENCE.get(run.model, {})
     row = {
         "model": run.model,
@@ -121,8 +123,8 @@ def summarize_run(run: RunRecord) -> dict[str, Any]:
         "total_seconds": metrics.get("total_seconds"),
         "epochs_to_80pct_best": epochs_to_fraction(val_accuracy, 0.8),
         "epochs_to_90pct_best": epochs_to_fraction(val_accuracy, 0.9),
-        "grad_ratio_first_record": _none_if_nan(first),
-        "grad_ratio_final_record": _none_if_nan(final),
+        "probe_size": probe_info(run.gradient_norms).get("size"),
+        **gradient_flow(run.gradient_norms),
         "completed": run.completed,
         "run_dir": str(run.path),
     }
@@ -174,7 +176,7 @@ def render_report(
         _setup_section(runs),
         _results_table(rows),
         _reference_table(rows),
-        _gradient_table(rows),
+        _gradient_table(runs, rows),
         _figures_section(figures, relative_to),
     ]
     return "\n\n".join(part for part in parts if part) + "\n"
@@ -271,23 +273,85 @@ def _reference_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _gradient_table(rows: Sequence[dict[str, Any]]) -> str:
+def _gradient_table(runs: Sequence[RunRecord], rows: Sequence[dict[str, Any]]) -> str:
     lines = [
         "## Gradient flow",
         "",
-        "Ratio of the first layer's gradient norm to the last layer's: near 1 "
-        "means gradients reach the early layers; far below 1 means they "
-        "vanish on the way down.",
+        "Per-layer gradient L2 norms, as ratios (computed by "
+        "`keras_resnet.study.gradients.gradient_flow`): *first/last* is the "
+        "first convolution's norm over the classifier's; *early/late* is the "
+        "mean norm of the first third of the main-path convolutions over the "
+        "mean of the last third (shortcut convolutions and the classifier "
+        "excluded). Near 1, gradients reach the early layers; far below 1, "
+        "they vanish on the way down.",
         "",
-        "| model | first record | end of training |",
-        "|---|---:|---:|",
+        f"- Probe norms: {_probe_text(runs)}",
     ]
+    with_train = any(
+        r[key] is not None
+        for r in rows
+        for key in GRADIENT_FLOW_KEYS
+        if "_train_" in key
+    )
+    if with_train:
+        lines.append(
+            "- Training norms: per-layer mean, over an epoch's steps, of the "
+            "norm of the gradient the optimizer received; in the first and "
+            "the last epoch."
+        )
+    header = (
+        "| model | probe first/last: first record | final record "
+        "| probe early/late: first record | final record |"
+    )
+    rule = "|---|---:|---:|---:|---:|"
+    keys = [key for key in GRADIENT_FLOW_KEYS if "_probe_" in key]
+    if with_train:
+        header += (
+            " train first/last: first epoch | final epoch "
+            "| train early/late: first epoch | final epoch |"
+        )
+        rule += "---:|---:|---:|---:|"
+        keys = list(GRADIENT_FLOW_KEYS)
+    lines += ["", header, rule]
     lines += [
-        f"| {r['model']} | {_num(r['grad_ratio_first_record'], '.3g')} "
-        f"| {_num(r['grad_ratio_final_record'], '.3g')} |"
+        f"| {r['model']} | " + " | ".join(_num(r[key], ".3g") for key in keys) + " |"
         for r in rows
     ]
     return "\n".join(lines)
+
+
+def _probe_text(runs: Sequence[RunRecord]) -> str:
+    """When the probe records were taken and what the probe holds."""
+    moments = {
+        (_moment(records[0]), _moment(records[-1]))
+        for records in (sorted_records(run.gradient_norms) for run in runs)
+        if records
+    }
+    if not moments:
+        return "none recorded."
+    if len(moments) == 1:
+        first, final = next(iter(moments))
+        before = " (before any update)" if first == "epoch 0, step 0" else ""
+        text = f"first record at {first}{before}, final record at {final}"
+    else:
+        text = "first and final records differ between the runs"
+    probes = [probe_info(run.gradient_norms) for run in runs]
+    if all(p == probes[0] for p in probes) and probes[0].get("size"):
+        info = probes[0]
+        text += f"; probe of {info['size']} training images"
+        if info.get("seed") is not None:
+            text += f", seed {info['seed']}"
+        counts = info.get("class_counts")
+        if counts:
+            spread = {min(counts), max(counts)}
+            text += f", {' to '.join(map(str, sorted(spread)))} per class"
+    elif not any(probes):
+        text += "; probe not described (a file written before probe descriptions)"
+    return text + "."
+
+
+def _moment(record: dict[str, Any]) -> str:
+    return f"epoch {record['epoch']}, step {record['step']}"
 
 
 def _figures_section(figures, relative_to) -> str:
@@ -308,13 +372,6 @@ def _best(values: Sequence[float]) -> tuple[float | None, int | None]:
         return None, None
     best, epoch = max(finite, key=lambda pair: (pair[0], -pair[1]))
     return best, epoch
-
-
-def _ratio(norms: dict[str, float], first: str, last: str) -> float:
-    top, bottom = norms.get(first), norms.get(last)
-    if top is None or not bottom:
-        return math.nan
-    return float(top) / float(bottom)
 
 
 def _none_if_nan(value):

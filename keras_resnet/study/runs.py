@@ -1,7 +1,9 @@
 """Reading saved run directories (the layout in ``docs/architecture.md``).
 
 The study reads runs only through their files, so reports and figures can be
-regenerated from any saved run without TensorFlow or retraining.
+regenerated from any saved run without retraining. It needs only the light
+files (``LIGHT_FILES``), never the weights: ``export_light_runs`` copies
+them out of a study folder, e.g. to commit the runs behind the docs.
 """
 
 from __future__ import annotations
@@ -10,18 +12,29 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from keras_resnet.errors import RunDirectoryError
+from keras_resnet.train.rundir import CONFIG as CONFIG_FILE
+from keras_resnet.train.rundir import DATASET as DATASET_FILE
+from keras_resnet.train.rundir import GRADIENTS as GRADIENTS_FILE
+from keras_resnet.train.rundir import HISTORY_CSV as HISTORY_CSV_FILE
+from keras_resnet.train.rundir import HISTORY_JSON as HISTORY_FILE
+from keras_resnet.train.rundir import METRICS as METRICS_FILE
 
-HISTORY_FILE = "history.json"
-METRICS_FILE = "metrics.json"
-GRADIENTS_FILE = "gradient_norms.json"
-DATASET_FILE = "dataset.json"
-CONFIG_FILE = "config.yaml"
+# Everything the report and the figures read: no weights, backups or logs.
+LIGHT_FILES = (
+    CONFIG_FILE,
+    HISTORY_CSV_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    GRADIENTS_FILE,
+    DATASET_FILE,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +154,56 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
             )
         runs.extend(load_run(p) for p in found)
     return runs
+
+
+def export_light_runs(
+    source: str | os.PathLike, destination: str | os.PathLike
+) -> list[Path]:
+    """Copy the light files of every run in ``source`` to ``destination/runs``.
+
+    Only ``LIGHT_FILES`` are copied (config, history, metrics, gradient
+    norms, dataset description): no ``.keras`` weights, no backup, no
+    TensorBoard logs. That is all ``keras-resnet plot`` and
+    ``report_study`` read, so the copy can be committed and redrawn.
+
+    Example:
+        The runs behind the docs, then every figure and table from them::
+
+            export_light_runs("study-cpu", "docs/img/study")
+            # then: keras-resnet plot docs/img/study --report
+
+    Args:
+        source: A ``compare`` output folder, a folder of run directories or
+            one run directory.
+        destination: The folder to copy into; run ``r`` goes to
+            ``destination/runs/<name of r's folder>/``. Light files already
+            there are replaced, nothing else is touched.
+
+    Returns:
+        The files written.
+
+    Raises:
+        RunDirectoryError: If ``source`` holds no readable run (checked for
+            every run before anything is copied).
+        ValueError: If ``destination`` is ``source`` or one of its runs.
+    """
+    runs = find_runs([source])
+    target = Path(destination) / "runs"
+    for run in runs:
+        there = (target / run.path.name).resolve()
+        if there == run.path.resolve() or run.path.resolve() in there.parents:
+            raise ValueError(
+                "destination must not be the source study or one of its runs. "
+                f"Received: destination={destination}"
+            )
+    written = []
+    for run in runs:
+        folder = target / run.path.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in LIGHT_FILES:
+            if (run.path / name).is_file():
+                written.append(Path(shutil.copyfile(run.path / name, folder / name)))
+    return written
 
 
 def _read_json(path: Path) -> Any:

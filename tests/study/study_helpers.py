@@ -10,10 +10,37 @@ import yaml
 from PIL import Image
 
 LAYERS = ["stem_conv", "stage1_block1_conv1", "stage2_block1_conv1", "predictions"]
+# A ResNet-like model: the shortcut sits between its block's convolutions,
+# as in the recorded order of the real models.
+RESNET_LAYERS = [
+    "stem_conv",
+    "stage1_block1_conv1",
+    "stage1_block1_conv2",
+    "stage2_block1_conv1",
+    "stage2_block1_shortcut_conv",
+    "stage2_block1_conv2",
+    "fc",
+]
+LIGHT_FILES = {
+    "config.yaml",
+    "history.csv",
+    "history.json",
+    "metrics.json",
+    "gradient_norms.json",
+    "dataset.json",
+}
 
 
-def write_fake_run(run_dir, model, *, epochs=3, completed=True, seed=0):
-    """A run directory with every file the study reads, values made up."""
+def write_fake_run(
+    run_dir, model, *, epochs=3, completed=True, seed=0, layers=LAYERS, train=False
+):
+    """A run directory with every file the study reads, values made up.
+
+    Layer ``d`` of ``layers`` has probe norm ``decay ** (len - 1 - d) *
+    (1 + epoch)`` (decay 0.01 for no-skip models, else 0.5). With ``train``,
+    the file has the new schema: a ``probe`` description and one ``train``
+    entry per epoch with mean = probe-like norm * epoch and max = 2 * mean.
+    """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     speed = 1.0 + 0.3 * seed + (0.5 if "noskip" in model else 0.0)
@@ -33,16 +60,23 @@ def write_fake_run(run_dir, model, *, epochs=3, completed=True, seed=0):
         {
             "epoch": epoch,
             "step": step,
-            "norms": {
-                name: (decay ** (len(LAYERS) - 1 - depth)) * (1 + epoch)
-                for depth, name in enumerate(LAYERS)
-            },
+            "norms": fake_norms(layers, decay, 1 + epoch),
         }
         for epoch, step in [(0, 0), (0, 2)] + [(e, 0) for e in range(1, epochs + 1)]
     ]
-    (run_dir / "gradient_norms.json").write_text(
-        json.dumps({"layers": LAYERS, "records": records})
-    )
+    norms = {"layers": list(layers), "records": records}
+    if train:
+        norms["probe"] = {"size": 40, "seed": seed, "class_counts": [4] * 10}
+        norms["train"] = [
+            {
+                "epoch": epoch,
+                "steps": 6,
+                "mean": fake_norms(layers, decay, epoch),
+                "max": fake_norms(layers, decay, 2 * epoch),
+            }
+            for epoch in range(1, epochs + 1)
+        ]
+    (run_dir / "gradient_norms.json").write_text(json.dumps(norms))
     (run_dir / "dataset.json").write_text(
         json.dumps(
             {
@@ -74,7 +108,16 @@ def write_fake_run(run_dir, model, *, epochs=3, completed=True, seed=0):
         "completed": completed,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "history.csv").write_text("epoch,loss\n1,2.0\n")
     return run_dir
+
+
+def fake_norms(layers, decay, scale):
+    """``decay ** (len(layers) - 1 - depth) * scale`` per layer."""
+    return {
+        name: (decay ** (len(layers) - 1 - depth)) * scale
+        for depth, name in enumerate(layers)
+    }
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -88,11 +131,19 @@ FIGURE_STEMS = {
 }
 
 
-def check_figure_files(paths):
-    """Every stem exists as a real PNG with content and a parsable SVG."""
+TRAINING_FIGURE = "fig3_training_gradient_norms"
+
+
+def check_figure_files(paths, *, training=False):
+    """Every stem exists as a real PNG with content and a parsable SVG.
+
+    With ``training``, the training-gradient figure is expected too.
+    """
     paths = [pathlib.Path(p) for p in paths]
-    assert {p.stem for p in paths} == FIGURE_STEMS
-    assert sorted(p.suffix for p in paths) == [".png"] * 6 + [".svg"] * 6
+    stems = FIGURE_STEMS | ({TRAINING_FIGURE} if training else set())
+    assert {p.stem for p in paths} == stems
+    count = len(stems)
+    assert sorted(p.suffix for p in paths) == [".png"] * count + [".svg"] * count
     for path in paths:
         assert path.is_file(), path
         if path.suffix == ".png":

@@ -1,5 +1,7 @@
 """``keras-resnet compare`` and ``plot`` through click's CliRunner."""
 
+import json
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -98,3 +100,39 @@ def test_plot_cli_errors(tmp_path):
     assert empty.exit_code == 1
     assert empty.output.startswith("Error: No run directory found in")
     assert invoke("plot").exit_code == 2
+
+
+def test_plot_report_rewrites_results_from_light_runs_in_table_order(tmp_path):
+    study = tmp_path / "study"
+    for model in ("resnet18_noskip", "resnet18"):
+        write_fake_run(study / "runs" / model, model)
+    # A previous table's order is kept (not the folders' name order).
+    (study / "results.json").write_text(
+        json.dumps({"results": [{"model": "resnet18_noskip"}, {"model": "gone"}]})
+    )
+    result = invoke("plot", str(study), "--report")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"Report: {study / 'report.md'}"
+    check_figure_files(sorted((study / "figures").iterdir()))
+    rows = json.loads((study / "results.json").read_text())["results"]
+    assert [r["model"] for r in rows] == ["resnet18_noskip", "resnet18"]
+    assert rows[1]["grad_first_last_probe_first_record"] == pytest.approx(0.5**3)
+    assert "## Gradient flow" in (study / "report.md").read_text()
+    assert (study / "results.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--output", "f"], "drop --output"),
+        (["OTHER"], "exactly one compare folder"),
+    ],
+)
+def test_plot_report_usage_errors_exit_2(tmp_path, extra, message):
+    write_fake_run(tmp_path / "study" / "runs" / "resnet18", "resnet18")
+    other = write_fake_run(tmp_path / "run", "resnet18")
+    args = [str(other) if a == "OTHER" else a for a in extra]
+    result = invoke("plot", str(tmp_path / "study"), "--report", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "study" / "results.json").exists()

@@ -43,3 +43,44 @@ def test_docs_site_builds_strictly(tmp_path):
     assert "keras-resnet compare" in cli_page
     assert not (site / "reference" / "cli_hook.py").exists()
     shutil.rmtree(site)
+
+
+def tracked_files(folder: str) -> list[str]:
+    """Files of ``folder`` in git's index: what a fresh clone holds."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", folder], cwd=REPO, capture_output=True, text=True
+    )
+    return [name for name in listing.stdout.split("\0") if name]
+
+
+DOCS_STUDY = "docs/img/study"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not tracked_files(f"{DOCS_STUDY}/runs"),
+    reason="the runs behind docs/img/study are not committed yet",
+)
+def test_plot_redraws_the_docs_figures_on_a_fresh_clone(tmp_path):
+    files = tracked_files(DOCS_STUDY)
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / name, tmp_path / name)
+    committed = {
+        pathlib.PurePosixPath(name).name
+        for name in files
+        if name.startswith(f"{DOCS_STUDY}/figures/")
+    }
+    assert not any(name.endswith(".keras") for name in files)
+    shutil.rmtree(tmp_path / DOCS_STUDY / "figures")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "plot", DOCS_STUDY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    drawn = {pathlib.PurePosixPath(line).name for line in result.stdout.split()}
+    assert drawn == committed
+    assert {p.name for p in (tmp_path / DOCS_STUDY / "figures").iterdir()} == drawn

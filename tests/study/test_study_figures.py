@@ -1,11 +1,17 @@
 import json
 
 import pytest
-from study_helpers import check_figure_files, write_fake_run
+from study_helpers import (
+    RESNET_LAYERS,
+    TRAINING_FIGURE,
+    check_figure_files,
+    write_fake_run,
+)
 
 from keras_resnet.errors import RunDirectoryError
 from keras_resnet.study import (
     MODEL_COLORS,
+    find_runs,
     load_run,
     model_colors,
     plot_runs,
@@ -61,3 +67,47 @@ def test_runs_without_validation_split_still_plot_and_report(tmp_path):
     assert row["epochs_to_80pct_best"] is None and row["epochs_to_90pct_best"] is None
     files = plot_runs([run_dir], tmp_path / "out")
     assert len(files) == 12 and all(f.stat().st_size > 5_000 for f in files)
+
+
+def test_training_gradient_figure_drawn_when_a_run_has_train_entries(tmp_path):
+    # One new-schema run among old ones is enough; runs without any
+    # training norms leave the figure out (check_figure_files in the tests
+    # above expects exactly the six figures then).
+    write_fake_run(
+        tmp_path / "runs" / "resnet18", "resnet18", layers=RESNET_LAYERS, train=True
+    )
+    write_fake_run(tmp_path / "runs" / "baseline_cnn", "baseline_cnn")
+    files = plot_runs([tmp_path], tmp_path / "figures")
+    check_figure_files(files, training=True)
+    assert (tmp_path / "figures" / f"{TRAINING_FIGURE}.png") in files
+
+
+def main_and_shortcut_lines(ax):
+    # Lines drawn with a style: the main path has "." markers, shortcut
+    # convolutions hollow triangles and no connecting line.
+    main = [line for line in ax.get_lines() if line.get_marker() == "."]
+    sides = [line for line in ax.get_lines() if line.get_marker() == "^"]
+    return main, sides
+
+
+def test_fig3_lines_up_skip_and_noskip_by_role_with_shortcuts_apart(tmp_path):
+    from keras_resnet.study.figures import _gradient_profiles, _norm_matrix
+
+    plain_layers = [n for n in RESNET_LAYERS if "shortcut" not in n]
+    write_fake_run(tmp_path / "a", "resnet18", layers=RESNET_LAYERS)
+    write_fake_run(tmp_path / "b", "resnet18_noskip", layers=plain_layers)
+    runs = find_runs([tmp_path / "a", tmp_path / "b"])
+    labels = [run.model for run in runs]
+    figure = _gradient_profiles(runs, labels, model_colors(labels))
+    for ax in figure.axes:
+        main, sides = main_and_shortcut_lines(ax)
+        skip, plain = main
+        assert list(skip.get_xdata()) == list(plain.get_xdata()) == [1, 2, 3, 4, 5, 6]
+        (shortcut,) = sides  # resnet18's one shortcut, at s2b1c1 + 0.5
+        assert list(shortcut.get_xdata()) == [4.5]
+        assert shortcut.get_linestyle() == "None"
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks == ["stem", "s1b1c1", "s1b1c2", "s2b1c1", "s2b1c2", "fc"]
+    matrix, rows, columns = _norm_matrix(runs[0].gradient_norms)
+    assert rows == ["stem", "s1b1c1", "s1b1c2", "s2b1c1", "s2b1c2", "fc", "", "s2b1 sc"]
+    assert matrix.shape == (8, len(columns))
