@@ -28,6 +28,7 @@ from typing import Any
 import click
 import yaml
 
+from keras_resnet.cli.output import FiniteFloatRange, WidthMultiplierType
 from keras_resnet.train.config import (
     OPTIMIZERS,
     PRECISIONS,
@@ -121,8 +122,8 @@ def _read_config_file(ctx: click.Context, param: click.Parameter, value):
     return ConfigFile(path=value, values=values)
 
 
-def _open_float(minimum: float, maximum: float) -> click.FloatRange:
-    return click.FloatRange(minimum, maximum, max_open=True)
+def _open_float(minimum: float, maximum: float) -> FiniteFloatRange:
+    return FiniteFloatRange(minimum, maximum, max_open=True)
 
 
 # (field, option declarations, click keyword arguments), in --help order.
@@ -163,14 +164,14 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         "learning_rate",
         ("--learning-rate", "--lr"),
         dict(
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloatRange(min=0, min_open=True),
             help="Peak learning rate.",
         ),
     ),
     (
         "momentum",
         ("--momentum",),
-        dict(type=click.FloatRange(min=0), help="SGD momentum."),
+        dict(type=FiniteFloatRange(min=0), help="SGD momentum."),
     ),
     (
         "nesterov",
@@ -181,7 +182,7 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         "weight_decay",
         ("--weight-decay",),
         dict(
-            type=click.FloatRange(min=0),
+            type=FiniteFloatRange(min=0),
             help="Weight decay on conv and dense kernels.",
         ),
     ),
@@ -197,7 +198,7 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         "warmup_epochs",
         ("--warmup-epochs",),
         dict(
-            type=click.FloatRange(min=0),
+            type=FiniteFloatRange(min=0),
             help="Linear warm-up epochs of the cosine schedule.",
         ),
     ),
@@ -209,10 +210,7 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     (
         "width_multiplier",
         ("--width-multiplier",),
-        dict(
-            type=click.FloatRange(min=0, min_open=True),
-            help="Scale every layer's filters.",
-        ),
+        dict(type=WidthMultiplierType(), help="Scale every layer's filters."),
     ),
     (
         "max_train_examples",
@@ -257,12 +255,12 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     (
         "mixup_alpha",
         ("--mixup-alpha",),
-        dict(type=click.FloatRange(min=0), help="Mixup alpha (0: off)."),
+        dict(type=FiniteFloatRange(min=0), help="Mixup alpha (0: off)."),
     ),
     (
         "cutmix_alpha",
         ("--cutmix-alpha",),
-        dict(type=click.FloatRange(min=0), help="CutMix alpha (0: off)."),
+        dict(type=FiniteFloatRange(min=0), help="CutMix alpha (0: off)."),
     ),
     (
         "precision",
@@ -477,7 +475,8 @@ def resolve_config(
 
     Raises:
         click.BadParameter: ``--skip/--no-skip`` for a model without skip
-            connections (a usage error, exit 2).
+            connections, or a ``--model-option`` its builder does not take
+            (usage errors, exit 2).
         ValueError: An invalid combination of values.
     """
     source = "the command line"
@@ -490,11 +489,30 @@ def resolve_config(
         values["model"] = model
     model_options = dict(values.get("model_options") or {})
     model_options.update(training.model_options)
+    _check_model_options(values.get("model", TrainConfig.model), training)
     if training.skip is not None:
         _check_skip(values.get("model", TrainConfig.model))
         model_options["use_skip"] = training.skip
     values["model_options"] = model_options
     return TrainConfig.from_dict(values, source=source)
+
+
+def _check_model_options(model: str, training: TrainingOptions) -> None:
+    """A usage error (exit 2) for a --model-option the builder does not take."""
+    if not training.model_options:
+        return
+    # Imported here: the registry imports keras, which --help does not need.
+    from keras_resnet.models import list_models
+    from keras_resnet.models.registry import check_builder_kwargs
+
+    if model not in list_models():
+        return  # the unknown model itself is reported when it is built
+    try:
+        check_builder_kwargs(model, training.model_options)
+    except ValueError as error:
+        raise click.BadParameter(
+            str(error).split(" Received:")[0], param_hint="'--model-option'"
+        ) from None
 
 
 def _check_skip(model: str) -> None:

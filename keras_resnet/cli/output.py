@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import click
@@ -28,6 +29,44 @@ class ModelChoice(click.Choice):
     def choices(self, value) -> None:
         # click.Choice.__init__ assigns choices; the registry is the source.
         del value
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf``.
+
+    ``click.FloatRange`` accepts ``nan`` even with bounds (every comparison
+    with NaN is false), and ``inf`` without an upper bound.
+    """
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class WidthMultiplierType(FiniteFloatRange):
+    """A positive finite width multiplier, at most the models' own maximum.
+
+    The maximum (``keras_resnet.models._factory.MAX_WIDTH_MULTIPLIER``) is
+    checked when a value is given, because importing the models imports
+    Keras, which ``--help`` does not need.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        # The builders' own check owns the bound and its explanation.
+        from keras_resnet.models._factory import validate_positive
+
+        try:
+            validate_positive(number, "width_multiplier")
+        except ValueError as error:
+            reason = str(error).split(" Received:")[0]
+            self.fail(reason.removeprefix("width_multiplier "), param, ctx)
+        return number
 
 
 def model_choice() -> ModelChoice:

@@ -9,6 +9,7 @@ input and head.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
@@ -19,6 +20,16 @@ from keras_resnet.models.blocks import POOLING_MODES, classifier_head
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
 MIN_SIZE = 32
+# Parameters grow with the square of the width: ResNet-18 has 11.2M at width
+# 1 and 2.86G at width 16 (11.4 GB of float32 weights, before gradients and
+# optimizer slots), already beyond one accelerator for training. Beyond it a
+# model fails deep inside the backend (TensorFlow's ResourceExhaustedError),
+# so it is refused up front.
+MAX_WIDTH_MULTIPLIER = 16.0
+_WHY_AT_MOST = {
+    "width_multiplier": " (parameters grow with its square; resnet18 at 16 has "
+    "2.9G parameters)"
+}
 
 
 def assemble(
@@ -133,13 +144,39 @@ def validate_common_args(
         )
 
 
-def validate_positive(value, name: str, *, integer: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive number (or integer)."""
+def validate_positive(
+    value, name: str, *, integer: bool = False, maximum: float | None = None
+) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive finite number.
+
+    Args:
+        value: The value to check.
+        name: Argument name, for the message.
+        integer: Whether ``value`` must be an integer.
+        maximum: Largest accepted value. For ``name="width_multiplier"`` it
+            defaults to ``MAX_WIDTH_MULTIPLIER``, so every builder enforces
+            the same bound.
+
+    Raises:
+        ValueError: The message ends in ``Received: name=value``.
+    """
     if integer:
         check_int(name, value)
-    elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    elif (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(
-            f"{name} must be a positive number. Received: {name}={value!r}"
+            f"{name} must be a positive finite number. Received: {name}={value!r}"
+        )
+    if maximum is None and name == "width_multiplier":
+        maximum = MAX_WIDTH_MULTIPLIER
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name} must be at most {maximum:g}{_WHY_AT_MOST.get(name, '')}. "
+            f"Received: {name}={value!r}"
         )
 
 

@@ -8,6 +8,7 @@ calling the builder, so that a command line that passes every option (with
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 
 import keras
@@ -77,6 +78,37 @@ def get_model_info(name: str) -> ModelInfo:
         ) from None
 
 
+def check_builder_kwargs(name: str, kwargs: dict) -> None:
+    """Raise ``ValueError`` for a keyword argument the builder does not take.
+
+    Checked before the builder runs, so a misspelt option is reported by
+    name instead of as a ``TypeError`` traceback from inside the builder.
+
+    Args:
+        name: A registered model name.
+        kwargs: The keyword arguments meant for its builder.
+
+    Raises:
+        ValueError: For an unknown model, or for the first argument the
+            builder does not accept (the message lists those it does).
+    """
+    parameters = inspect.signature(get_model_info(name).builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [
+        key
+        for key, p in parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        key = unknown[0]
+        raise ValueError(
+            f"Model {name!r} has no argument {key!r}; it accepts: "
+            f"{', '.join(accepted)}. Received: {key}={kwargs[key]!r}"
+        )
+
+
 def build_model(name: str, **kwargs) -> keras.Model:
     """Build a registered model by name.
 
@@ -88,8 +120,10 @@ def build_model(name: str, **kwargs) -> keras.Model:
         >>> model = build_model("resnet18", width_multiplier=0.25)
 
     Raises:
-        ValueError: For an unknown name or invalid arguments.
+        ValueError: For an unknown name, an argument the builder does not
+            take, or an invalid argument value.
     """
+    check_builder_kwargs(name, kwargs)
     info = get_model_info(name)
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     return info.builder(**kwargs)

@@ -145,13 +145,13 @@ def test_model_options_and_skip_merge_over_the_file(tmp_path):
         "--model-option",
         "blocks_per_stage=7",
         "--model-option",
-        "sizes=[1, 2]",
+        "input_shape=[64, 64, 3]",
         "--no-skip",
     )
     assert values["model_options"] == {
         "blocks_per_stage": 7,
         "a": 1,
-        "sizes": [1, 2],
+        "input_shape": [64, 64, 3],
         "use_skip": False,
     }
 
@@ -197,3 +197,85 @@ def test_invalid_value_in_config_file_is_a_usage_error(tmp_path):
 def test_resolve_config_without_command_line():
     config = resolve_config(TrainingOptions(fields={"epochs": 4}), model="resnet18")
     assert config == TrainConfig(model="resnet18", epochs=4)
+
+
+# -- values refused up front (exit 2) and the library checks behind them -----------
+
+
+def usage_error(*args: str) -> str:
+    result = CliRunner().invoke(show, list(args))
+    assert result.exit_code == 2, result.output
+    [line] = [x for x in result.output.splitlines() if x.startswith("Error:")]
+    return line
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--width-multiplier", "nan"),
+        ("--width-multiplier", "inf"),
+        ("--learning-rate", "nan"),
+        ("--momentum", "inf"),
+        ("--label-smoothing", "nan"),
+        ("--validation-split", "nan"),
+        ("--mixup-alpha", "-inf"),
+    ],
+)
+def test_non_finite_numbers_are_usage_errors(option, value):
+    line = usage_error("resnet18", option, value)
+    assert line.startswith(f"Error: Invalid value for '{option}'")
+    assert value in line
+
+
+def test_width_multiplier_above_the_maximum_is_a_usage_error():
+    from keras_resnet.models._factory import MAX_WIDTH_MULTIPLIER
+
+    assert MAX_WIDTH_MULTIPLIER == 16
+    assert resolved("resnet18", "--width-multiplier", "16")["width_multiplier"] == 16
+    line = usage_error("resnet18", "--width-multiplier", "1000")
+    assert line == (
+        "Error: Invalid value for '--width-multiplier': must be at most 16 "
+        "(parameters grow with its square; resnet18 at 16 has 2.9G parameters)."
+    )
+
+
+def test_unknown_model_option_is_a_usage_error_naming_model_and_option():
+    line = usage_error("mini_resnet", "--model-option", "nosuchkw=3")
+    assert line.startswith(
+        "Error: Invalid value for '--model-option': Model 'mini_resnet' has no "
+        "argument 'nosuchkw'; it accepts: "
+    )
+    assert "blocks_per_stage" in line
+    options = resolved("mini_resnet", "--model-option", "blocks_per_stage=1")
+    assert options["model_options"] == {"blocks_per_stage": 1}
+
+
+def test_build_model_refuses_an_unknown_keyword_before_building():
+    from keras_resnet.models import build_model
+
+    with pytest.raises(ValueError) as caught:
+        build_model("resnet18", nosuchkw=3)
+    message = str(caught.value)
+    assert message.startswith("Model 'resnet18' has no argument 'nosuchkw';")
+    assert message.endswith("Received: nosuchkw=3")
+
+
+@pytest.mark.parametrize(
+    ("value", "ending"),
+    [
+        (float("nan"), "must be a positive finite number. Received: "
+         "width_multiplier=nan"),
+        (float("inf"), "must be a positive finite number. Received: "
+         "width_multiplier=inf"),
+        (0, "must be a positive finite number. Received: width_multiplier=0"),
+        (1000, "must be at most 16 (parameters grow with its square; resnet18 at "
+         "16 has 2.9G parameters). Received: width_multiplier=1000"),
+    ],
+)  # fmt: skip
+def test_builders_refuse_bad_width_multipliers(value, ending):
+    from keras_resnet.models import build_model
+
+    for name in ("resnet18", "baseline_cnn"):
+        with pytest.raises(ValueError) as caught:
+            build_model(name, width_multiplier=value)
+        assert str(caught.value) == f"width_multiplier {ending}"
