@@ -1,4 +1,4 @@
-"""``keras-resnet evaluate``: accuracy of a run or a ``.keras`` classifier."""
+"""``keras-resnet evaluate``: accuracy of a run, a ``.keras`` file or a SavedModel."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ Examples:
   keras-resnet evaluate runs/resnet18-20261125-101500
   keras-resnet evaluate runs/resnet18-20261125-101500/best.keras
   keras-resnet evaluate model.keras --dataset cifar10 --split test
+  keras-resnet evaluate serving/cifar --dataset cifar10
   keras-resnet evaluate runs/resnet18-20261125-101500 --json
 """
 
 
 @click.command(epilog=EPILOG)
-@click.argument("target", metavar="RUN_DIR|MODEL_FILE", type=click.Path(exists=True))
+@click.argument(
+    "target", metavar="RUN_DIR|MODEL_FILE|SAVED_MODEL", type=click.Path(exists=True)
+)
 @click.option(
     "--dataset",
     metavar="NAME|PATH",
@@ -42,10 +45,11 @@ Examples:
 def evaluate(
     target: str, dataset: str | None, split: str, batch_size: int, as_json: bool
 ) -> None:
-    """Evaluate RUN_DIR (its model.keras) or MODEL_FILE on a dataset split.
+    """Evaluate RUN_DIR (its model.keras), MODEL_FILE or SAVED_MODEL on a split.
 
     Prints accuracy, loss and a per-class accuracy table. A .keras file
-    outside a run directory needs --dataset.
+    outside a run directory, and a SavedModel from `keras-resnet export`,
+    need --dataset; the dataset must have as many classes as the model.
     """
     from keras_resnet.train import evaluate as evaluate_model
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
 
 from keras_resnet._validation import check_int
-from keras_resnet.errors import RunDirectoryError
+from keras_resnet.errors import DataError, RunDirectoryError
 from keras_resnet.train import rundir
 
 SPLITS = ("train", "validation", "test")
@@ -25,17 +26,22 @@ def evaluate(
     data_dir: str | None = None,
     splits=None,
 ) -> dict[str, Any]:
-    """Evaluate a run directory, a ``.keras`` file or a model on a split.
+    """Evaluate a run directory, a ``.keras`` file, a SavedModel or a model.
 
     A run directory (or a ``.keras`` file inside one) is evaluated on the
     dataset of its ``config.yaml``, split the same way (validation hold-out,
-    example limits), unless ``dataset`` is given.
+    example limits), unless ``dataset`` is given. A SavedModel written by
+    ``keras_resnet.export`` (plain or ``BASE/<version>/``) is evaluated
+    through its ``serving_default`` signature, which resizes images of
+    another size to the model's.
 
     Args:
         path_or_model: A run directory (its ``model.keras``), a ``.keras``
-            classifier (raw pixels in, probabilities out) or a ``keras.Model``.
+            classifier (raw pixels in, probabilities out), an exported
+            SavedModel directory or a ``keras.Model``.
         dataset: Data source (see ``keras_resnet.data.load_dataset``);
-            required for a model or a file outside a run directory.
+            required for a model, a SavedModel or a file outside a run
+            directory.
         split: ``"train"``, ``"validation"`` or ``"test"``.
         batch_size: Examples per prediction batch.
         data_dir: TFDS data directory.
@@ -48,21 +54,24 @@ def evaluate(
         class, columns: predicted class).
 
     Raises:
-        ValueError: For a bad argument (message ends in ``Received: ...``).
-        keras_resnet.errors.RunDirectoryError: For a missing model file.
+        ValueError: For a bad argument (message ends in ``Received: ...``),
+            including a dataset whose class count differs from the model's.
+        keras_resnet.errors.RunDirectoryError: For a missing model, or a
+            file that is not a loadable Keras model (the message names it).
     """
     if split not in SPLITS:
         raise ValueError(
             f"split must be one of {', '.join(SPLITS)}. Received: split={split!r}"
         )
     check_int("batch_size", batch_size)
-    model, run_dir = _resolve_model(path_or_model)
+    predict, num_classes, run_dir = _resolve_model(path_or_model)
     if splits is None:
         splits = _load_splits(run_dir, dataset, data_dir)
+    _check_class_count(num_classes, splits, dataset)
     if split not in splits.arrays:
         raise ValueError(f"The dataset has no {split} split. Received: split={split!r}")
     images, labels = splits.arrays[split]
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    probabilities = predict(images, batch_size)
     return summarize(np.asarray(probabilities), labels, splits.class_names)
 
 
@@ -105,24 +114,67 @@ def summarize(
     }
 
 
-def _resolve_model(target) -> tuple[keras.Model, pathlib.Path | None]:
+def _resolve_model(target) -> tuple[Callable, int, pathlib.Path | None]:
+    """``(predict(images, batch_size), num_classes, run_dir)`` for ``target``."""
     if isinstance(target, keras.Model):
-        return target, None
+        return _keras_predict(target), int(target.output_shape[-1]), None
     path = pathlib.Path(target)
+    model_path = path / rundir.MODEL if path.is_dir() else path
+    if model_path.suffix == ".keras" and (model_path.is_file() or not path.is_dir()):
+        # Imported here: the rest of keras_resnet.inference is for serving.
+        from keras_resnet.inference import load_keras_model
+
+        model = load_keras_model(model_path)
+        run_dir = model_path.parent
+        if not (run_dir / rundir.CONFIG).is_file():
+            run_dir = None
+        return _keras_predict(model), int(model.output_shape[-1]), run_dir
+    saved_model = _find_saved_model(path)
+    if saved_model is not None:
+        from keras_resnet.inference import SavedModelPredictor
+
+        predictor = SavedModelPredictor(saved_model)
+        return predictor.predict, len(predictor.class_names), None
+    if not path.exists():
+        raise RunDirectoryError(f"No such file or directory: {path}")
     if path.is_dir():
-        run_dir, model_path = path, path / rundir.MODEL
-    elif path.suffix == ".keras":
-        run_dir, model_path = path.parent, path
-    else:
-        raise ValueError(
-            "path_or_model must be a run directory, a .keras file or a keras.Model. "
-            f"Received: path_or_model={os.fspath(target)!r}"
+        raise RunDirectoryError(
+            f"No model found: {path} has no {rundir.MODEL} and no saved_model.pb "
+            "(expected a run directory, a .keras file or a SavedModel)"
         )
-    if not model_path.is_file():
-        raise RunDirectoryError(f"{model_path} not found")
-    if not (run_dir / rundir.CONFIG).is_file():
-        run_dir = None
-    return keras.saving.load_model(model_path, compile=False), run_dir
+    raise ValueError(
+        "path_or_model must be a run directory, a .keras file, an exported "
+        "SavedModel or a keras.Model. "
+        f"Received: path_or_model={os.fspath(target)!r}"
+    )
+
+
+def _keras_predict(model: keras.Model) -> Callable:
+    def predict(images, batch_size):
+        return model.predict(images, batch_size=batch_size, verbose=0)
+
+    return predict
+
+
+def _find_saved_model(path: pathlib.Path) -> pathlib.Path | None:
+    if not path.is_dir():
+        return None
+    # Imported only for a directory without model.keras: it needs TensorFlow.
+    from keras_resnet.inference import find_saved_model
+
+    return find_saved_model(path)
+
+
+def _check_class_count(num_classes: int, splits, dataset) -> None:
+    """Refuse a dataset whose labels the model's outputs do not match."""
+    if num_classes == splits.num_classes:
+        return
+    source = dataset if dataset is not None else splits.name
+    raise DataError(
+        f"The model has {num_classes} classes but the dataset {source} has "
+        f"{splits.num_classes}; evaluate on a dataset with the classes the model "
+        "was trained on"
+    )
 
 
 def _load_splits(run_dir, dataset, data_dir):
