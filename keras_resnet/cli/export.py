@@ -37,7 +37,12 @@ OUTPUT/N/, the layout TF Serving watches (see docs/export.md).
     default=None,
     help="Write the TF Serving layout OUTPUT/N/ (saved_model only).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty target.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing non-empty target (never one that is, contains or "
+    "lies inside SOURCE).",
+)
 @click.pass_context
 def export(
     ctx: click.Context,
@@ -47,11 +52,13 @@ def export(
     version: int | None,
     overwrite: bool,
 ) -> None:
-    """Export SOURCE (a run directory or .keras file) to the directory OUTPUT.
+    """Export SOURCE (a run directory, .keras file or SavedModel) to OUTPUT.
 
     The export is written to a temporary folder beside OUTPUT and moved into
-    place when complete. The classifier is exported without augmentation
-    layers; resizing and normalization are inside the exported graph.
+    place when complete, with permissions 0755/0644 under umask 022. The
+    classifier is exported without augmentation layers; resizing and
+    normalization are inside the exported graph. A SavedModel SOURCE can
+    only be copied as saved_model (for example into a new --version).
     """
     from keras_resnet.errors import KerasResNetError
     from keras_resnet.export import export_model
