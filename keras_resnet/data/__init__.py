@@ -2,7 +2,8 @@
 
 ``load_dataset`` decodes a source once into uint8 arrays (``DatasetSplits``);
 ``make_pipeline`` turns a split into a batched, epoch-seeded ``tf.data``
-pipeline; ``ArrayLoader`` (in ``keras_resnet.data.loader``) does the same
+pipeline; ``read_image`` decodes one image file the way datasets are decoded
+(16-bit scaling, the ``MAX_IMAGE_PIXELS`` limit); ``ArrayLoader`` (in ``keras_resnet.data.loader``) does the same
 with NumPy for backends without TensorFlow. TensorFlow is imported lazily, only
 where ``tf.data`` or TFDS is used.
 """
@@ -10,14 +11,17 @@ where ``tf.data`` or TFDS is used.
 from __future__ import annotations
 
 from keras_resnet._validation import check_int
+from keras_resnet.data.images import MAX_IMAGE_PIXELS, read_image
 from keras_resnet.data.pipeline import epoch_permutation, make_pipeline
 from keras_resnet.data.splits import DatasetSplits, build_splits
 
 __all__ = [
+    "MAX_IMAGE_PIXELS",
     "DatasetSplits",
     "epoch_permutation",
     "load_dataset",
     "make_pipeline",
+    "read_image",
     "steps_per_epoch",
 ]
 
@@ -45,7 +49,10 @@ def load_dataset(
             stratified by class and seeded (ignored when the source has its
             own ``val/`` split).
         seed: Seed of the subset, the hold-out and the synthetic data.
-        data_dir: TFDS data directory.
+        data_dir: TFDS data directory. A TFDS dataset not prepared there is
+            downloaded only if its download host (or the proxy) accepts a
+            connection within seconds; ``KERAS_RESNET_OFFLINE=1`` never
+            downloads.
         max_train_examples: Keep at most this many training examples (a
             stratified subset, taken before the validation hold-out).
         max_test_examples: Keep at most this many test examples.

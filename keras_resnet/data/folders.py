@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import io
 import os
 import pathlib
 import tarfile
@@ -18,6 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from keras_resnet.data.images import bomb_warnings_as_errors, decode_image
 from keras_resnet.data.splits import RawData
 from keras_resnet.errors import DataError
 
@@ -132,6 +132,13 @@ def _check_classes(entries: Entries, source: pathlib.Path) -> tuple[str, ...]:
     for split in ("train", "test"):
         if split not in entries:
             raise DataError(f"{source} has no {split}/<class>/ image folders")
+    for split, classes in entries.items():
+        if not classes:
+            folder = "val/" if split == "validation" else f"{split}/"
+            raise DataError(
+                f"no class folders in {folder} of {source}: expected "
+                f"{folder}<class>/ folders of images"
+            )
     class_names = tuple(sorted(entries["train"]))
     for split, classes in entries.items():
         if set(classes) != set(class_names):
@@ -172,19 +179,24 @@ def _decode_entries(entries: Entries, source: pathlib.Path) -> RawData:
 def decode_images(items: list[tuple[str, bytes]]) -> np.ndarray:
     """Decode encoded images to one uint8 ``(N, H, W, 3)`` array, in parallel.
 
-    Grayscale, palette and RGBA images are converted to RGB.
+    Grayscale, palette and RGBA images are converted to RGB, 16-bit images
+    scaled to 8 bits (see ``keras_resnet.data.images``).
 
     Raises:
-        DataError: Naming the first image that fails to decode or whose size
-            differs from the first image's.
+        DataError: Naming the first image that fails to decode, is larger than
+            ``images.MAX_IMAGE_PIXELS``, or whose size differs from the first
+            image's.
     """
-    first = decode_image(*items[0])
-    out = np.empty((len(items), *first.shape), dtype=np.uint8)
-    workers = min(8, 2 * (os.cpu_count() or 1))
-    chunks = range(0, len(items), _DECODE_CHUNK)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(_decode_chunk, items, out, s) for s in chunks]:
-            future.result()
+    # Entered once here, in the calling thread, for the workers too.
+    with bomb_warnings_as_errors():
+        first = decode_image(*items[0])
+        out = np.empty((len(items), *first.shape), dtype=np.uint8)
+        workers = min(8, 2 * (os.cpu_count() or 1))
+        chunks = range(0, len(items), _DECODE_CHUNK)
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(_decode_chunk, items, out, s) for s in chunks]
+            for future in futures:
+                future.result()
     return out
 
 
@@ -199,24 +211,6 @@ def _decode_chunk(items, out: np.ndarray, start: int) -> None:
                 "have one size (resize them first)"
             )
         out[index] = image
-
-
-def decode_image(name: str, data: bytes) -> np.ndarray:
-    """Decode one PNG/JPEG/... image to uint8 RGB ``(H, W, 3)``.
-
-    Raises:
-        DataError: If the bytes are not a decodable image (names ``name``).
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.mode != "RGB":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-                image = image.convert("RGB")
-            return np.asarray(image, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise DataError(f"cannot decode image {name}: {error}") from None
 
 
 # -- on-disk cache of decoded archives -------------------------------------
