@@ -125,7 +125,15 @@ def _binary_parser(label_bytes: int, source):
 
 
 class _CifarUnpickler(pickle.Unpickler):
-    """Builds only what the CIFAR python files contain: no arbitrary objects."""
+    """Builds only what the CIFAR python files contain: no arbitrary objects.
+
+    An array may not ask for more bytes than the whole pickle holds, so a
+    crafted shape cannot make it allocate terabytes before failing.
+    """
+
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data), encoding="bytes")
+        self._budget = len(data)
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
@@ -143,20 +151,35 @@ class _CifarUnpickler(pickle.Unpickler):
 
             return codecs.encode
         if name == "_reconstruct":
-            return _reconstruct
+            return self._reconstruct
         return getattr(np, name)
 
-
-def _reconstruct(cls, shape, dtype):
-    if cls is not np.ndarray:
-        raise pickle.UnpicklingError(f"refusing to build {cls!r}")
-    return np.ndarray.__new__(cls, shape, dtype)
+    def _reconstruct(self, cls, shape, dtype):
+        if cls is not np.ndarray:
+            raise pickle.UnpicklingError(f"refusing to build {cls!r}")
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not all(isinstance(d, int) and d >= 0 for d in dims):
+            raise pickle.UnpicklingError(f"invalid array shape {shape!r}")
+        size = int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize
+        if size > self._budget:
+            raise pickle.UnpicklingError(
+                f"an array of shape {dims} asks for {size:,} bytes, more than "
+                f"the {self._budget:,}-byte file holds (corrupt or crafted)"
+            )
+        return np.ndarray.__new__(cls, dims, dtype)
 
 
 def _unpickle(data: bytes, name: str, source) -> dict:
     try:
-        value = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+        value = _CifarUnpickler(data).load()
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        MemoryError,
+        OverflowError,
+    ) as error:
         raise DataError(f"{source}: cannot read {name}: {error}") from None
     if not isinstance(value, dict):
         raise DataError(f"{source}: {name} does not hold a CIFAR dict")
@@ -183,6 +206,14 @@ def _python_parser(source):
                 f"{source}: {name} data is {pixels.dtype} {pixels.shape}, "
                 "expected uint8 (N, 3072)"
             )
-        return _to_images(pixels), np.asarray(labels, dtype=np.int64)
+        try:
+            labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(f"{source}: {name} labels are not integers") from None
+        if len(labels) != len(pixels):
+            raise DataError(
+                f"{source}: {name} has {len(pixels)} images but {len(labels)} labels"
+            )
+        return _to_images(pixels), labels
 
     return parse

@@ -187,7 +187,14 @@ def build_splits(
     max_train_examples: int | None,
     max_test_examples: int | None,
 ) -> DatasetSplits:
-    """Subset, hold out validation, check labels and compute statistics."""
+    """Check, subset, hold out validation, check labels and compute statistics.
+
+    Raises:
+        DataError: For images and labels of different counts, splits of
+            different image sizes, labels out of range, or fewer than two
+            classes in the training split.
+    """
+    check_raw(raw)
     num_classes = len(raw.class_names)
     x_train, y_train = take_subset(raw.x_train, raw.y_train, max_train_examples, seed)
     x_test, y_test = take_subset(raw.x_test, raw.y_test, max_test_examples, seed)
@@ -201,6 +208,7 @@ def build_splits(
     arrays["test"] = (x_test, y_test)
     for split, (x, y) in arrays.items():
         check_arrays(x, y, num_classes, f"{raw.name} ({split} split)")
+    check_two_classes(arrays["train"][1], raw.class_names, raw.name)
     mean, std = channel_stats(arrays["train"][0])
     return DatasetSplits(
         name=raw.name,
@@ -210,6 +218,48 @@ def build_splits(
         mean=mean,
         std=std,
     )
+
+
+def check_raw(raw: RawData) -> None:
+    """Refuse what subsetting would hide: count or image-size mismatches.
+
+    Checked before anything indexes the arrays, so 60 images with 50 labels
+    fail here rather than train silently on a subset.
+    """
+    splits = {"train": (raw.x_train, raw.y_train), "test": (raw.x_test, raw.y_test)}
+    if raw.x_validation is not None:
+        splits["validation"] = (raw.x_validation, raw.y_validation)
+    for split, (x, y) in splits.items():
+        if len(x) != len(y):
+            raise DataError(
+                f"{raw.name} ({split} split): {len(x)} images but {len(y)} labels"
+            )
+    sizes = {split: x.shape[1:] for split, (x, _) in splits.items()}
+    if len(set(sizes.values())) > 1:
+        described = ", ".join(f"{split} {shape}" for split, shape in sizes.items())
+        raise DataError(
+            f"{raw.name}: the splits have different image shapes ({described}); "
+            "every split must have one image size (resize first)"
+        )
+    if len(raw.class_names) < 2:
+        raise DataError(
+            f"{raw.name} has {len(raw.class_names)} class "
+            f"{list(raw.class_names)}; a classifier needs at least two classes"
+        )
+
+
+def check_two_classes(labels: np.ndarray, class_names, name: str) -> None:
+    """Refuse a training split whose examples all have one label.
+
+    Such a model learns a constant and reports a perfect test accuracy.
+    """
+    present = np.unique(labels)
+    if len(present) < 2:
+        label = int(present[0])
+        raise DataError(
+            f"{name}: every training example has label {label} "
+            f"({class_names[label]!r}); a classifier needs at least two classes"
+        )
 
 
 def check_arrays(x: np.ndarray, y: np.ndarray, num_classes: int, where: str) -> None:
