@@ -7,8 +7,6 @@ import json
 import click
 import numpy as np
 
-from keras_resnet.errors import DataError
-
 EPILOG = """\b
 Examples:
   keras-resnet predict runs/resnet18-20261125-101500 cat.png
@@ -35,16 +33,23 @@ def predict(model: str, images: tuple[str, ...], top_k: int, as_json: bool) -> N
     """Classify IMAGE files with MODEL.
 
     MODEL is a run directory, a .keras file or an exported SavedModel
-    directory. Images of any size are resized to the model's input size.
+    directory. Images of any size are resized to the model's input size;
+    16-bit images are scaled to 8 bits, and an image over the
+    decompression-bomb limit (keras_resnet.data.images.MAX_IMAGE_PIXELS) is
+    refused.
     """
+    from keras_resnet.data import read_image
     from keras_resnet.inference import load_predictor
 
+    # Read every image first: a bad file (unreadable, or over the
+    # decompression-bomb limit) is reported by name before the model loads.
+    pixels = {path: read_image(path) for path in images}
     predictor = load_predictor(model)
     results = {
         path: top_classes(
-            predictor.predict(read_image(path)[None])[0], predictor.class_names, top_k
+            predictor.predict(array[None])[0], predictor.class_names, top_k
         )
-        for path in images
+        for path, array in pixels.items()
     }
     if as_json:
         click.echo(json.dumps(results, indent=2))
@@ -53,21 +58,6 @@ def predict(model: str, images: tuple[str, ...], top_k: int, as_json: bool) -> N
         click.echo(path)
         for entry in classes:
             click.echo(f"  {entry['probability']:.4f}  {entry['class']}")
-
-
-def read_image(path: str) -> np.ndarray:
-    """An image file as a uint8 ``HxWx3`` RGB array.
-
-    Raises:
-        DataError: If the file is not an image PIL can read.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(f"Cannot read image {path}: {error}") from None
 
 
 def top_classes(probabilities, class_names: list[str], k: int) -> list[dict]:
