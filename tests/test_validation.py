@@ -35,3 +35,22 @@ def test_config_rejects_boolean_example_cap():
 
     with pytest.raises(ValueError, match="Received: max_train_examples=True"):
         TrainConfig(max_train_examples=True)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("learning_rate", float("nan")),
+        ("learning_rate", float("inf")),
+        ("width_multiplier", float("nan")),
+        ("weight_decay", float("nan")),
+        ("momentum", float("inf")),
+        ("grad_probe_size", 0),
+    ],
+)
+def test_config_rejects_non_finite_numbers(field, value):
+    """A YAML ``.nan`` must not reach training."""
+    from keras_resnet.train import TrainConfig
+
+    with pytest.raises(ValueError, match=f"Received: {field}="):
+        TrainConfig(**{field: value})

@@ -8,6 +8,7 @@ The field names are the command line's long option names with underscores
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from typing import Any
@@ -67,6 +68,8 @@ class TrainConfig:
             (0: off).
         grad_norm_steps: Steps of the first epoch at which gradient norms are
             also recorded.
+        grad_probe_size: Images in the gradient probe: a fixed,
+            class-balanced draw from the training split with ``seed``.
         output_dir: Run directory; default ``runs/<model>-<timestamp>``.
         verbose: Keras fit verbosity (0 silent, 1 progress bar, 2 a line
             per epoch).
@@ -104,6 +107,7 @@ class TrainConfig:
     grad_norm_steps: list[int] = dataclasses.field(
         default_factory=lambda: [0, 10, 50, 100]
     )
+    grad_probe_size: int = 512
     output_dir: str | None = None
     verbose: int = 1
 
@@ -112,7 +116,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
-        _positive_int(self, "epochs", "batch_size", "steps_per_execution")
+        _positive_int(
+            self, "epochs", "batch_size", "steps_per_execution", "grad_probe_size"
+        )
         _positive_number(self, "learning_rate", "width_multiplier")
         _non_negative(
             self,
@@ -241,15 +247,24 @@ def _positive_int(config, *names):
 def _positive_number(config, *names):
     for name in names:
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            _fail(name, value, "must be a positive number")
+        if not _finite(value) or value <= 0:
+            _fail(name, value, "must be a positive finite number")
 
 
 def _non_negative(config, *names):
     for name in names:
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            _fail(name, value, "must be >= 0")
+        if not _finite(value) or value < 0:
+            _fail(name, value, "must be a finite number >= 0")
+
+
+def _finite(value) -> bool:
+    """A real number (not a bool), neither nan nor infinite."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+    )
 
 
 def _choice(config, name, choices):

@@ -357,7 +357,7 @@ def test_predict_unreadable_image_is_one_line_error(colour_model, tmp_path):
     bad.write_text("not an image")
     result = run("predict", colour_model, bad)
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: Cannot read image {bad}")
+    assert result.output.startswith(f"Error: cannot decode image {bad}")
 
 
 def test_predict_needs_an_image(colour_model):
