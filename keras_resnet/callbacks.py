@@ -1,7 +1,8 @@
 """Callbacks of the training engine.
 
 ``GradientNormRecorder`` records per-layer gradient norms on a fixed probe
-batch; ``RunMonitor`` keeps the run directory (history, backups, best
+set, and the per-epoch mean and maximum of the norms of the gradients the
+optimizer applied; ``RunMonitor`` keeps the run directory (history, backups, best
 checkpoint) up to date and turns a NaN loss or a first Ctrl-C into a clean
 stop.
 """
@@ -21,16 +22,21 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet._validation import check_int
 from keras_resnet.models.summary import iter_layers
 
 
 class GradientNormRecorder(keras.callbacks.Callback):
     """Record the L2 norm of the training-loss gradient of every kernel.
 
-    On a fixed probe batch it computes the gradient of ``loss`` with respect
-    to every trainable conv/dense kernel of ``model`` (nested models
-    flattened, keyed by layer name in depth order): with ``tf.GradientTape``
-    on TensorFlow and ``jax.grad`` on JAX. The forward pass runs through
+    **Probe norms.** On a fixed probe set it computes the gradient of the
+    mean ``loss`` over the whole probe with respect to every trainable
+    conv/dense kernel of ``model`` (nested models flattened, keyed by layer
+    name in depth order): with ``tf.GradientTape`` on TensorFlow and
+    ``jax.grad`` on JAX, in chunks of ``batch_size`` images whose gradients
+    are averaged (weighted by chunk size), so memory stays bounded. Each
+    chunk is normalized by its own batch statistics, as a training batch of
+    that size is. The forward pass runs through
     ``model.stateless_call(..., training=True)``, so BatchNorm uses batch
     statistics as in training, yet no variable (weights, BatchNorm moving
     statistics, RNG state) is changed: training is unaffected.
@@ -40,9 +46,17 @@ class GradientNormRecorder(keras.callbacks.Callback):
     before the first update, before the updates in ``steps`` of the first
     epoch, and at the end of every ``every_epochs``-th epoch.
 
+    **Training norms.** When the model's optimizer tracks applied gradients
+    (``keras_resnet.train.optim.with_gradient_norms``, as the engine's does),
+    each finished epoch also adds a ``train`` entry: the mean and the max
+    over the epoch's updates of each kernel's gradient norm, read from the
+    training step itself (no extra backward pass).
+
     Args:
-        probe: ``(images, labels)`` NumPy arrays, the fixed probe batch
-            (labels as integers or one-hot).
+        probe: ``(images, labels)`` NumPy arrays, the fixed probe set
+            (labels as integers or one-hot). Draw it class-balanced (e.g.
+            ``keras_resnet.data.balanced_indices``), never the first images
+            of a split in file order.
         loss: ``loss(y_true, y_pred) -> scalar``; default categorical
             cross-entropy matching the label format.
         model: The model whose kernels are probed; default the model being
@@ -53,9 +67,13 @@ class GradientNormRecorder(keras.callbacks.Callback):
         path: Where to write ``gradient_norms.json`` after every record.
         log_dir: TensorBoard directory for scalars and a histogram per
             record (TensorFlow needed); None turns it off.
+        batch_size: Probe images per forward/backward chunk.
+        probe_info: Written as ``"probe"`` in ``gradient_norms.json``
+            (the engine gives ``size``, ``seed`` and ``class_counts``).
 
     Example:
-        >>> recorder = GradientNormRecorder((x[:64], y[:64]), steps=[0, 10])
+        >>> probe = balanced_indices(y, 512, seed=0)
+        >>> recorder = GradientNormRecorder((x[probe], y[probe]), steps=[0, 10])
         >>> model.fit(x, y, callbacks=[recorder])
         >>> recorder.records[0]["norms"]["stem_conv"]
     """
@@ -70,6 +88,8 @@ class GradientNormRecorder(keras.callbacks.Callback):
         steps: Sequence[int] = (0, 10, 50, 100),
         path: str | os.PathLike | None = None,
         log_dir: str | os.PathLike | None = None,
+        batch_size: int = 128,
+        probe_info: dict[str, Any] | None = None,
     ):
         super().__init__()
         images, labels = probe
@@ -90,7 +110,11 @@ class GradientNormRecorder(keras.callbacks.Callback):
             raise ValueError(
                 f"steps must be integers >= 0. Received: steps={list(steps)!r}"
             )
+        check_int("batch_size", batch_size, minimum=1)
         self.probe = (np.asarray(images, "float32"), np.asarray(labels))
+        self.batch_size = batch_size
+        self.probe_info = dict(probe_info) if probe_info else None
+        self.train: list[dict[str, Any]] = []
         self.loss = loss or _default_loss(self.probe[1])
         self.probe_model = model
         self.every_epochs = every_epochs
@@ -112,6 +136,9 @@ class GradientNormRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._pending = list(self.steps) if epoch == 0 and self.every_epochs else []
+        tracker = self._tracker()
+        if tracker is not None:
+            tracker.reset_gradient_norms()
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._pending and batch >= self._pending[0]:
@@ -119,6 +146,7 @@ class GradientNormRecorder(keras.callbacks.Callback):
             self.record(self._epoch, batch)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._record_training_norms(epoch)
         if self.every_epochs and (epoch + 1) % self.every_epochs == 0:
             norms = self.record(epoch + 1, 0)
             if logs is not None:
@@ -134,12 +162,25 @@ class GradientNormRecorder(keras.callbacks.Callback):
         current = self._current_values()
         trainable = [current(v) for v in model.trainable_variables]
         non_trainable = [current(v) for v in model.non_trainable_variables]
-        values = self._function(trainable, non_trainable, *self.probe)
-        return {
-            name: float(value)
-            for name, value in zip(
-                self.layers, keras.ops.convert_to_numpy(values), strict=True
+        images, labels = self.probe
+        total = None
+        for start in range(0, len(labels), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            grads = self._function(
+                trainable, non_trainable, images[chunk], labels[chunk]
             )
+            weight = len(labels[chunk]) / len(labels)
+            grads = [
+                weight * keras.ops.convert_to_numpy(g).astype("float64") for g in grads
+            ]
+            total = (
+                grads
+                if total is None
+                else [a + b for a, b in zip(total, grads, strict=True)]
+            )
+        return {
+            name: float(np.linalg.norm(grad))
+            for name, grad in zip(self.layers, total, strict=True)
         }
 
     def record(self, epoch: int, step: int) -> dict[str, float]:
@@ -150,18 +191,64 @@ class GradientNormRecorder(keras.callbacks.Callback):
         self._write_summaries(epoch, step, norms)
         return norms
 
-    def restore(self, records: list[dict[str, Any]]) -> None:
-        """Continue after ``records`` (from a backup of an interrupted run)."""
+    def restore(
+        self, records: list[dict[str, Any]], train: list[dict[str, Any]] = ()
+    ) -> None:
+        """Continue after ``records`` and ``train`` entries (from a backup of
+        an interrupted run)."""
         self.records = [dict(r) for r in records]
+        self.train = [dict(t) for t in train]
 
     def to_json(self) -> dict[str, Any]:
-        """``{"layers": [...], "records": [...]}``, the gradient_norms.json schema."""
-        return {"layers": list(self.layers), "records": list(self.records)}
+        """The ``gradient_norms.json`` content: ``layers``, ``probe`` (when
+        given), ``records`` (probe norms) and ``train`` (one entry per
+        finished epoch: ``epoch``, ``steps``, per-layer ``mean`` and ``max``)."""
+        out: dict[str, Any] = {"layers": list(self.layers)}
+        if self.probe_info is not None:
+            out["probe"] = dict(self.probe_info)
+        out["records"] = list(self.records)
+        out["train"] = list(self.train)
+        return out
 
     # -- helpers -------------------------------------------------------------
 
     def _target(self) -> keras.Model:
         return self.probe_model if self.probe_model is not None else self.model
+
+    def _tracker(self):
+        """The optimizer tracking applied gradient norms, if it does.
+
+        Loss scaling wraps the tracking optimizer (``inner_optimizer``).
+        """
+        optimizer = getattr(self.model, "optimizer", None) if self.model else None
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        return inner if hasattr(inner, "gradient_norm_stats") else None
+
+    def _record_training_norms(self, epoch: int) -> None:
+        """Append the ``train`` entry of the finished 0-based ``epoch``."""
+        tracker = self._tracker()
+        if tracker is None:
+            return
+        steps, means, maxima = tracker.gradient_norm_stats()
+        if not steps:
+            return
+        names = self._tracked_names(tracker)
+        entry = {
+            "epoch": int(epoch) + 1,
+            "steps": steps,
+            "mean": dict(zip(names, means, strict=True)),
+            "max": dict(zip(names, maxima, strict=True)),
+        }
+        self.train = [t for t in self.train if t["epoch"] != entry["epoch"]]
+        self.train.append(entry)
+        self._write_file()
+        self._write_train_summaries(entry)
+
+    def _tracked_names(self, tracker) -> list[str]:
+        by_path = {
+            layer.kernel.path: layer.name for layer in kernel_layers(self._target())
+        }
+        return [by_path.get(path, path) for path in tracker.tracked_kernels]
 
     def _current_values(self) -> Callable:
         """``variable -> value``, reading JAX's in-flight training state.
@@ -179,11 +266,11 @@ class GradientNormRecorder(keras.callbacks.Callback):
 
     def _build(self) -> None:
         model = self._target()
-        kernels = {id(layer.kernel): layer.name for layer in _kernel_layers(model)}
+        kernels = {id(layer.kernel): layer.name for layer in kernel_layers(model)}
         variables = model.trainable_variables
         indices = [i for i, v in enumerate(variables) if id(v) in kernels]
         self.layers = [kernels[id(variables[i])] for i in indices]
-        self._function = _norm_function(model, self.loss, indices)
+        self._function = _grad_function(model, self.loss, indices)
 
     def _write_file(self) -> None:
         if self.path is not None:
@@ -191,7 +278,13 @@ class GradientNormRecorder(keras.callbacks.Callback):
 
             write_json(self.path, self.to_json())
 
-    def _write_summaries(self, epoch: int, step: int, norms: dict[str, float]):
+    def _write_summaries(
+        self,
+        epoch: int,
+        step: int,
+        norms: dict[str, float],
+        prefix: str = "grad_norm",
+    ):
         if self.log_dir is None or not norms:
             return
         if not tensorboard_available():
@@ -204,9 +297,16 @@ class GradientNormRecorder(keras.callbacks.Callback):
         global_step = epoch * steps_per_epoch + step
         with self._writer.as_default(step=global_step):
             for name, value in norms.items():
-                tf.summary.scalar(f"grad_norm/{name}", value)
-            tf.summary.histogram("grad_norm/all_layers", list(norms.values()))
+                tf.summary.scalar(f"{prefix}/{name}", value)
+            tf.summary.histogram(f"{prefix}/all_layers", list(norms.values()))
         self._writer.flush()
+
+    def _write_train_summaries(self, entry: dict[str, Any]) -> None:
+        """The epoch's training norms, at the global step where it ends."""
+        for stat in ("mean", "max"):
+            self._write_summaries(
+                entry["epoch"], 0, entry[stat], prefix=f"train_grad_norm/{stat}"
+            )
 
 
 def tensorboard_available() -> bool:
@@ -233,7 +333,7 @@ def history_entries(layers: list[str], norms: dict[str, float]) -> dict[str, flo
     }
 
 
-def _kernel_layers(model: keras.Model) -> list[keras.layers.Layer]:
+def kernel_layers(model: keras.Model) -> list[keras.layers.Layer]:
     layers = []
     for layer in iter_layers(model):
         kernel = getattr(layer, "kernel", None)
@@ -248,8 +348,9 @@ def _default_loss(labels: np.ndarray) -> keras.losses.Loss:
     return keras.losses.CategoricalCrossentropy()
 
 
-def _norm_function(model: keras.Model, loss: Callable, indices: list[int]):
-    """``f(trainable, non_trainable, x, y) -> norms`` for the current backend."""
+def _grad_function(model: keras.Model, loss: Callable, indices: list[int]):
+    """``f(trainable, non_trainable, x, y) -> kernel gradients`` of the mean
+    loss over ``x``, for the current backend."""
     backend = keras.backend.backend()
 
     def loss_of(trainable, non_trainable, x, y):
@@ -257,41 +358,38 @@ def _norm_function(model: keras.Model, loss: Callable, indices: list[int]):
         return keras.ops.cast(loss(y, outputs), "float32")
 
     if backend == "tensorflow":
-        return _tensorflow_norms(loss_of, indices)
+        return _tensorflow_grads(loss_of, indices)
     if backend == "jax":
-        return _jax_norms(loss_of, indices)
+        return _jax_grads(loss_of, indices)
     raise ValueError(
         "GradientNormRecorder supports the tensorflow and jax backends. "
         f"Received: backend={backend!r}"
     )
 
 
-def _tensorflow_norms(loss_of: Callable, indices: list[int]):
+def _tensorflow_grads(loss_of: Callable, indices: list[int]):
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
-    def norms(trainable, non_trainable, x, y):
+    def grads(trainable, non_trainable, x, y):
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             loss = loss_of(trainable, non_trainable, x, y)
-        grads = tape.gradient(loss, [trainable[i] for i in indices])
-        return tf.stack([tf.norm(tf.cast(g, "float32")) for g in grads])
+        kernels = tape.gradient(loss, [trainable[i] for i in indices])
+        return [tf.cast(g, "float32") for g in kernels]
 
-    return norms
+    return grads
 
 
-def _jax_norms(loss_of: Callable, indices: list[int]):
+def _jax_grads(loss_of: Callable, indices: list[int]):
     import jax
-    import jax.numpy as jnp
 
     @jax.jit
-    def norms(trainable, non_trainable, x, y):
-        grads = jax.grad(loss_of)(trainable, non_trainable, x, y)
-        return jnp.stack(
-            [jnp.linalg.norm(grads[i].astype("float32").ravel()) for i in indices]
-        )
+    def grads(trainable, non_trainable, x, y):
+        full = jax.grad(loss_of)(trainable, non_trainable, x, y)
+        return [full[i].astype("float32") for i in indices]
 
-    return norms
+    return grads
 
 
 class RunMonitor(keras.callbacks.Callback):
@@ -386,6 +484,7 @@ class RunMonitor(keras.callbacks.Callback):
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
             "gradient_records": self.recorder.records if self.recorder else [],
+            "gradient_train": self.recorder.train if self.recorder else [],
         }
 
     def _row(self, epoch: int, logs: dict[str, Any]) -> dict[str, Any]:

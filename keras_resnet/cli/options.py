@@ -313,6 +313,14 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         ),
     ),
     (
+        "grad_probe_size",
+        ("--grad-probe-size",),
+        dict(
+            type=click.IntRange(min=1),
+            help="Images in the class-balanced gradient probe (default 512).",
+        ),
+    ),
+    (
         "output_dir",
         ("--output-dir", "-o"),
         dict(

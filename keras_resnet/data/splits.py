@@ -134,6 +134,39 @@ def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
+def balanced_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` seeded indices of ``labels`` with (nearly) equal class counts.
+
+    Every class present gets ``size // k`` examples and ``size % k`` classes
+    (chosen with the seed) get one more; a class with too few examples gives
+    all it has and the others make up the difference. Used for the gradient
+    probe, which must not depend on the source's file order.
+
+    Args:
+        labels: Integer labels of the split.
+        size: How many indices (at most ``len(labels)``).
+        seed: Seed of the draw.
+
+    Returns:
+        Sorted indices into ``labels``.
+    """
+    labels = np.asarray(labels)
+    size = min(int(size), len(labels))
+    rng = np.random.default_rng([seed, 0x960BE])
+    classes = rng.permutation(np.unique(labels))
+    members = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+    counts = dict.fromkeys(classes, 0)
+    remaining = size
+    # Deal one at a time round the classes (in seeded order), skipping
+    # exhausted ones: equal counts, the remainder spread.
+    while remaining:
+        for c in classes:
+            if remaining and counts[c] < len(members[c]):
+                counts[c] += 1
+                remaining -= 1
+    return np.sort(np.concatenate([members[c][: counts[c]] for c in classes]))
+
+
 def take_subset(
     x: np.ndarray, y: np.ndarray, limit: int | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

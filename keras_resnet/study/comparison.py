@@ -20,6 +20,7 @@ from keras_resnet.study.runs import (
     load_run,
 )
 from keras_resnet.train.config import TrainConfig
+from keras_resnet.train.rundir import CONFIG
 
 STUDY_MODELS = ("baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip")
 
@@ -104,7 +105,8 @@ def compare(
         config = base_config.replace(model=name, output_dir=str(run_dir))
         _train(
             config,
-            resume=resume and run_dir.exists() and not overwrite,
+            # Only a run directory can be resumed (a bare folder is not one).
+            resume=resume and (run_dir / CONFIG).is_file() and not overwrite,
             overwrite=overwrite,
             callbacks=callbacks,
         )

@@ -26,9 +26,11 @@ import numpy as np
 from keras_resnet.callbacks import (
     GradientNormRecorder,
     RunMonitor,
+    kernel_layers,
     save_model_atomically,
     tensorboard_available,
 )
+from keras_resnet.data.splits import balanced_indices
 from keras_resnet.errors import TrainingError, TrainingInterrupted
 from keras_resnet.models import build_model, count_flops, count_trainable_params
 from keras_resnet.train import distribute, rundir
@@ -36,8 +38,6 @@ from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.evaluate import summarize
 from keras_resnet.train.losses import CrossEntropy
 from keras_resnet.train.optim import build_optimizer
-
-PROBE_SIZE = 128
 
 __all__ = ["CrossEntropy", "RunResult", "build_classifier", "build_models", "train"]
 
@@ -210,7 +210,14 @@ def build_models(config: TrainConfig, splits, steps_per_epoch: int):
         else keras.metrics.SparseCategoricalAccuracy
     )
     model.compile(
-        optimizer=build_optimizer(config, steps_per_epoch),
+        optimizer=build_optimizer(
+            config,
+            steps_per_epoch,
+            # The recorder's training norms: the gradients each step applies.
+            tracked_kernels=[layer.kernel.path for layer in kernel_layers(classifier)]
+            if config.grad_norm_every > 0
+            else None,
+        ),
         loss=CrossEntropy(splits.num_classes, config.label_smoothing),
         metrics=[accuracy(name="accuracy")],
         jit_compile=config.jit_compile,
@@ -306,17 +313,28 @@ def _engine_callbacks(config, run_dir, classifier, splits, state):
     recorder = None
     if config.grad_norm_every > 0:
         images, labels = splits.arrays["train"]
+        # Source order is often class order: never the first N images.
+        probe = balanced_indices(labels, config.grad_probe_size, config.seed)
+        counts = np.bincount(labels[probe], minlength=splits.num_classes)
         recorder = GradientNormRecorder(
-            (images[:PROBE_SIZE], labels[:PROBE_SIZE]),
+            (images[probe], labels[probe]),
             loss=CrossEntropy(splits.num_classes, config.label_smoothing),
             model=classifier,
             every_epochs=config.grad_norm_every,
             steps=config.grad_norm_steps,
             path=run_dir / rundir.GRADIENTS,
             log_dir=run_dir / rundir.TENSORBOARD / "gradients",
+            batch_size=config.batch_size,
+            probe_info={
+                "size": len(probe),
+                "seed": config.seed,
+                "class_counts": counts.tolist(),
+            },
         )
         if state:
-            recorder.restore(state.get("gradient_records", []))
+            recorder.restore(
+                state.get("gradient_records", []), state.get("gradient_train", [])
+            )
     monitor = RunMonitor(run_dir, classifier, recorder=recorder, state=state)
     return recorder, monitor
 

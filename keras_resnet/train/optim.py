@@ -178,6 +178,108 @@ class KernelL2SGD(keras.optimizers.SGD):
         return {**super().get_config(), "l2": self.l2}
 
 
+class GradientNormTracking:
+    """Optimizer mixin: per-layer norms of the gradients each step applies.
+
+    Every ``apply`` (one optimizer update, after loss-scale unscaling and
+    before clipping or weight decay) adds the L2 norm of the gradient of each
+    tracked kernel to a running sum and maximum kept in optimizer variables,
+    so it runs inside the compiled train step on every backend and costs one
+    reduction per kernel, not a second backward pass. ``reset_gradient_norms``
+    starts a new window (the recorder does it at every epoch start);
+    ``gradient_norm_stats`` reads the window's mean and max.
+
+    Use it through :func:`with_gradient_norms`.
+
+    Args:
+        tracked_kernels: ``variable.path`` of each kernel to track, in order.
+        **kwargs: The base optimizer's arguments.
+    """
+
+    def __init__(self, *args, tracked_kernels=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tracked_kernels = tuple(tracked_kernels)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        size = (len(self.tracked_kernels),)
+        # Sums across replicas would double count: every replica applies
+        # the same all-reduced gradients.
+        common = {"dtype": "float32", "aggregation": "only_first_replica"}
+        self.grad_norm_sum = self.add_variable(size, name="grad_norm_sum", **common)
+        self.grad_norm_max = self.add_variable(size, name="grad_norm_max", **common)
+        self.grad_norm_count = self.add_variable((), name="grad_norm_count", **common)
+
+    def apply(self, grads, trainable_variables=None):
+        grads = list(grads)
+        variables = (
+            self._trainable_variables
+            if trainable_variables is None
+            else list(trainable_variables)
+        )
+        by_path = {
+            _path(v): g for v, g in zip(variables, grads, strict=True) if g is not None
+        }
+        norms = ops.stack(
+            [
+                ops.sqrt(ops.sum(ops.square(ops.cast(by_path[path], "float32"))))
+                if path in by_path
+                else ops.zeros((), "float32")
+                for path in self.tracked_kernels
+            ]
+        )
+        # The base class builds the optimizer (and so these sums) on its
+        # first call.
+        result = super().apply(grads, trainable_variables)
+        self.grad_norm_sum.assign_add(norms)
+        self.grad_norm_max.assign(ops.maximum(self.grad_norm_max, norms))
+        self.grad_norm_count.assign_add(ops.ones((), "float32"))
+        return result
+
+    def reset_gradient_norms(self) -> None:
+        """Start a new window of tracked norms."""
+        if not self.built:  # built by the first update, with zero sums
+            return
+        for variable in (self.grad_norm_sum, self.grad_norm_max):
+            variable.assign(ops.zeros(variable.shape, "float32"))
+        self.grad_norm_count.assign(ops.zeros((), "float32"))
+
+    def gradient_norm_stats(self) -> tuple[int, list[float], list[float]]:
+        """``(steps, means, maxima)`` of the window, in ``tracked_kernels`` order."""
+        if not self.built:
+            return 0, [], []
+        steps = int(ops.convert_to_numpy(self.grad_norm_count))
+        total = ops.convert_to_numpy(self.grad_norm_sum)
+        maxima = ops.convert_to_numpy(self.grad_norm_max)
+        means = total / steps if steps else total * math.nan
+        return steps, [float(v) for v in means], [float(v) for v in maxima]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "tracked_kernels": list(self.tracked_kernels)}
+
+
+def _path(variable) -> str:
+    # Keras variables have a unique ``path`` ("stage1_block1_conv1/kernel").
+    return getattr(variable, "path", None) or variable.name.split(":")[0]
+
+
+_TRACKING_CLASSES: dict[type, type] = {}
+
+
+def with_gradient_norms(cls: type) -> type:
+    """``cls`` (a Keras optimizer class) with :class:`GradientNormTracking`.
+
+    Example:
+        >>> SGD = with_gradient_norms(keras.optimizers.SGD)
+        >>> optimizer = SGD(0.1, tracked_kernels=["stem_conv/kernel"])
+    """
+    if cls not in _TRACKING_CLASSES:
+        _TRACKING_CLASSES[cls] = type(cls.__name__, (GradientNormTracking, cls), {})
+    return _TRACKING_CLASSES[cls]
+
+
 def build_schedule(config: TrainConfig, steps_per_epoch: int):
     """The learning rate (a float or a schedule) for ``config.schedule``.
 
@@ -196,7 +298,11 @@ def build_schedule(config: TrainConfig, steps_per_epoch: int):
     return config.learning_rate
 
 
-def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.Optimizer:
+def build_optimizer(
+    config: TrainConfig,
+    steps_per_epoch: int,
+    tracked_kernels: list[str] | None = None,
+) -> keras.Optimizer:
     """The optimizer of ``config`` with its learning-rate schedule.
 
     With ``precision="mixed_float16"`` it is wrapped in
@@ -207,18 +313,30 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.Optimize
             ``momentum``, ``nesterov``, ``weight_decay``, ``schedule``,
             ``precision``).
         steps_per_epoch: Optimizer updates per epoch.
+        tracked_kernels: Kernel ``variable.path`` values whose applied
+            gradient norms the optimizer tracks (see
+            :class:`GradientNormTracking`); None tracks nothing.
     """
     learning_rate = build_schedule(config, steps_per_epoch)
+
+    def make(cls, **kwargs):
+        if tracked_kernels is None:
+            return cls(**kwargs)
+        return with_gradient_norms(cls)(tracked_kernels=tracked_kernels, **kwargs)
+
     if config.optimizer == "sgd":
-        optimizer = KernelL2SGD(
+        optimizer = make(
+            KernelL2SGD,
             l2=config.weight_decay,
             learning_rate=learning_rate,
             momentum=config.momentum,
             nesterov=config.nesterov,
         )
     else:
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=learning_rate, weight_decay=config.weight_decay
+        optimizer = make(
+            keras.optimizers.AdamW,
+            learning_rate=learning_rate,
+            weight_decay=config.weight_decay,
         )
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     if config.precision == "mixed_float16":

@@ -73,6 +73,7 @@ def test_each_option_reaches_its_field():
         "--seed=7",
         "--grad-norm-every=2",
         "--grad-norm-steps=0,5",
+        "--grad-probe-size=64",
         "--output-dir=out/run",
         "--verbose=2",
     )
@@ -105,6 +106,7 @@ def test_each_option_reaches_its_field():
         seed=7,
         grad_norm_every=2,
         grad_norm_steps=[0, 5],
+        grad_probe_size=64,
         output_dir="out/run",
         verbose=2,
     )
