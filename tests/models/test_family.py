@@ -176,7 +176,7 @@ def test_densenet_concatenation_and_transitions():
 
 def test_densenet_has_no_skip_switch():
     assert not get_model_info("densenet121").has_skip
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="Received: use_skip=False"):
         keras_resnet.build_model("densenet121", use_skip=False)
 
 
