@@ -6,33 +6,19 @@ code (2 for a bad option, 1 for a bad file or dataset), exactly one
 written.
 """
 
-import os
 import pathlib
 import struct
-import subprocess
-import sys
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
+from cli_process import keras_resnet
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
-
-
-def keras_resnet(*args, cwd):
-    """Run the command line in a new process; return the completed process."""
-    return subprocess.run(
-        [sys.executable, str(REPO / "cli.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 def error_line(done, exit_code):

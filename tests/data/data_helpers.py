@@ -141,3 +141,17 @@ def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def write_npz(path: pathlib.Path, **arrays) -> pathlib.Path:
+    """A tiny 3-class ``.npz`` dataset (6 train, 3 test 8x8 images); keyword
+    arrays replace the defaults, for bad-input cases."""
+    rng = np.random.default_rng(0)
+    defaults = {
+        "x_train": rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8),
+        "y_train": np.array([0, 1, 2, 0, 1, 2]),
+        "x_test": rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8),
+        "y_test": np.array([0, 1, 2]),
+    }
+    np.savez(path, **{**defaults, **arrays})
+    return path

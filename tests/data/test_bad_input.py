@@ -12,6 +12,7 @@ from data_helpers import (
     write_cifar10_python,
     write_image,
     write_image_tree,
+    write_npz,
 )
 
 from keras_resnet.data import load_dataset
@@ -127,20 +128,8 @@ def test_bad_arguments(kwargs, message):
 # -- .npz arrays and labels (issue 13, item 10) --------------------------------
 
 
-def _npz(path, **arrays):
-    rng = np.random.default_rng(0)
-    defaults = {
-        "x_train": rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8),
-        "y_train": np.array([0, 1, 2, 0, 1, 2]),
-        "x_test": rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8),
-        "y_test": np.array([0, 1, 2]),
-    }
-    np.savez(path, **{**defaults, **arrays})
-    return path
-
-
 def test_npz_more_images_than_labels(tmp_path):
-    path = _npz(
+    path = write_npz(
         tmp_path / "d.npz",
         x_train=np.zeros((60, 8, 8, 3), np.uint8),
         y_train=np.arange(50) % 3,
@@ -152,13 +141,13 @@ def test_npz_more_images_than_labels(tmp_path):
 
 
 def test_npz_train_and_test_image_sizes_differ(tmp_path):
-    path = _npz(tmp_path / "d.npz", x_test=np.zeros((3, 4, 4, 3), np.uint8))
+    path = write_npz(tmp_path / "d.npz", x_test=np.zeros((3, 4, 4, 3), np.uint8))
     message = _error(path)
     assert f"{path}: x_train images are 8x8 but x_test images are 4x4" in message
 
 
 def test_npz_label_far_beyond_the_classes(tmp_path):
-    path = _npz(tmp_path / "d.npz", y_train=np.array([0, 1, 2, 0, 1, 5000]))
+    path = write_npz(tmp_path / "d.npz", y_train=np.array([0, 1, 2, 0, 1, 5000]))
     assert (
         f"{path}: the label 5000 in y_train implies 5001 classes, but y_train has "
         "examples of only 4 (none of class 3)" in _error(path)
@@ -167,17 +156,19 @@ def test_npz_label_far_beyond_the_classes(tmp_path):
 
 def test_npz_label_with_class_names_out_of_range(tmp_path):
     names = np.array(["a", "b", "c"])
-    path = _npz(tmp_path / "d.npz", y_test=np.array([0, 1, 5000]), class_names=names)
+    path = write_npz(
+        tmp_path / "d.npz", y_test=np.array([0, 1, 5000]), class_names=names
+    )
     assert "label 5000 out of range [0, 3)" in _error(path)
 
 
 def test_npz_non_integer_float_labels(tmp_path):
-    path = _npz(tmp_path / "d.npz", y_train=np.array([0, 1, 2, 0, 1.5, 2]))
+    path = write_npz(tmp_path / "d.npz", y_train=np.array([0, 1, 2, 0, 1.5, 2]))
     assert f"{path}: y_train holds the non-integer label 1.5" in _error(path)
 
 
 def test_npz_integral_float_labels_are_accepted(tmp_path):
-    path = _npz(tmp_path / "d.npz", y_train=np.array([0.0, 1, 2, 0, 1, 2]))
+    path = write_npz(tmp_path / "d.npz", y_train=np.array([0.0, 1, 2, 0, 1, 2]))
     splits = load_dataset(str(path))
     assert splits.arrays["train"][1].tolist() == [0, 1, 2, 0, 1, 2]
     assert splits.num_classes == 3
@@ -185,7 +176,7 @@ def test_npz_integral_float_labels_are_accepted(tmp_path):
 
 def test_npz_one_hot_labels_are_accepted(tmp_path):
     y = np.eye(4, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]  # class 3 has no example
-    path = _npz(tmp_path / "d.npz", y_train=y, y_test=np.eye(4)[[0, 1, 3]])
+    path = write_npz(tmp_path / "d.npz", y_train=y, y_test=np.eye(4)[[0, 1, 3]])
     splits = load_dataset(str(path))
     assert splits.num_classes == 4
     assert splits.arrays["train"][1].tolist() == [0, 1, 2, 0, 1, 2]
@@ -195,12 +186,12 @@ def test_npz_one_hot_labels_are_accepted(tmp_path):
 def test_npz_two_dimensional_labels_that_are_not_one_hot(tmp_path):
     y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
     y[4] = [0.2, 0.8, 0.0]
-    path = _npz(tmp_path / "d.npz", y_train=y)
+    path = write_npz(tmp_path / "d.npz", y_train=y)
     assert f"{path}: y_train has shape (6, 3) but row 4 is not one-hot" in _error(path)
 
 
 def test_npz_with_a_crafted_huge_array_header(tmp_path):
-    path = _npz(tmp_path / "d.npz")
+    path = write_npz(tmp_path / "d.npz")
     crafted = tmp_path / "crafted.npz"
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(crafted, "w") as target:
         for info in source.infolist():
@@ -212,13 +203,15 @@ def test_npz_with_a_crafted_huge_array_header(tmp_path):
 
 
 def test_one_class_npz_is_refused(tmp_path):
-    path = _npz(tmp_path / "d.npz", y_train=np.zeros(6, int), y_test=np.zeros(3, int))
+    path = write_npz(
+        tmp_path / "d.npz", y_train=np.zeros(6, int), y_test=np.zeros(3, int)
+    )
     assert "d.npz has 1 class ['0']; a classifier needs at least two" in _error(path)
 
 
 def test_one_class_training_split_is_refused(tmp_path):
     names = np.array(["a", "b"])
-    path = _npz(
+    path = write_npz(
         tmp_path / "d.npz",
         y_train=np.ones(6, int),
         y_test=np.array([0, 1, 0]),

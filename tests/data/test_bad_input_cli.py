@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from data_helpers import write_cifar10_python, write_image_tree
+from data_helpers import write_cifar10_python, write_image_tree, write_npz
 from test_bad_input import _HugeArray
 from test_images import png_header_only
 
@@ -24,47 +24,35 @@ CLI = pathlib.Path(__file__).resolve().parents[2] / "cli.py"
 TINY = ("--epochs", "1", "--width-multiplier", "0.125", "--batch-size", "2", "-q")
 
 
-def _npz(path, **arrays):
-    rng = np.random.default_rng(0)
-    defaults = {
-        "x_train": rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8),
-        "y_train": np.array([0, 1, 2, 0, 1, 2]),
-        "x_test": rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8),
-        "y_test": np.array([0, 1, 2]),
-    }
-    np.savez(path, **{**defaults, **arrays})
-    return path
-
-
 def npz_more_images_than_labels(tmp):
     x = np.zeros((60, 8, 8, 3), np.uint8)
-    path = _npz(tmp / "d.npz", x_train=x, y_train=np.arange(50) % 3)
+    path = write_npz(tmp / "d.npz", x_train=x, y_train=np.arange(50) % 3)
     return path, f"{path}: x_train has 60 images but y_train has 50 labels"
 
 
 def npz_sizes_differ(tmp):
-    path = _npz(tmp / "d.npz", x_test=np.zeros((3, 4, 4, 3), np.uint8))
+    path = write_npz(tmp / "d.npz", x_test=np.zeros((3, 4, 4, 3), np.uint8))
     return path, "x_train images are 8x8 but x_test images are 4x4"
 
 
 def npz_label_5000(tmp):
-    path = _npz(tmp / "d.npz", y_train=np.array([0, 1, 2, 0, 1, 5000]))
+    path = write_npz(tmp / "d.npz", y_train=np.array([0, 1, 2, 0, 1, 5000]))
     return path, "the label 5000 in y_train implies 5001 classes"
 
 
 def npz_float_labels(tmp):
-    path = _npz(tmp / "d.npz", y_train=np.array([0, 1, 2.7, 0, 1, 2]))
+    path = write_npz(tmp / "d.npz", y_train=np.array([0, 1, 2.7, 0, 1, 2]))
     return path, "y_train holds the non-integer label 2.7"
 
 
 def npz_bad_one_hot(tmp):
     y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
     y[0] = [1, 1, 0]
-    return _npz(tmp / "d.npz", y_train=y), "row 0 is not one-hot"
+    return write_npz(tmp / "d.npz", y_train=y), "row 0 is not one-hot"
 
 
 def npz_one_class(tmp):
-    path = _npz(tmp / "d.npz", y_train=np.zeros(6, int), y_test=np.zeros(3, int))
+    path = write_npz(tmp / "d.npz", y_train=np.zeros(6, int), y_test=np.zeros(3, int))
     return path, "has 1 class ['0']; a classifier needs at least two classes"
 
 

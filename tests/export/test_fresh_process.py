@@ -9,29 +9,15 @@ of issue 13 are checked with checksums of every file around the run.
 
 import hashlib
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
+from cli_process import keras_resnet
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
-
-
-def keras_resnet(*args, cwd):
-    """Run the command line in a new process; return the completed process."""
-    return subprocess.run(
-        [sys.executable, str(REPO / "cli.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 def succeeded(done):
