@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 from data_helpers import make_tar, write_cifar10_python, write_image_tree
 
-pytest.importorskip("jax")
-
 SCRIPT = r"""
 import json, sys
 

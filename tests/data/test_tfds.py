@@ -6,11 +6,10 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from keras_resnet.data import load_dataset
 from keras_resnet.errors import DataError
-
-tfds = pytest.importorskip("tensorflow_datasets")
 
 
 @pytest.mark.parametrize(("name", "classes"), [("cifar10", 10), ("cifar100", 100)])

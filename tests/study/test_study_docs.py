@@ -26,8 +26,6 @@ def test_cli_reference_has_every_command_and_its_options():
 
 @pytest.mark.slow
 def test_docs_site_builds_strictly(tmp_path):
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
     site = tmp_path / "site"
     result = subprocess.run(
         # No -q: mkdocs counts strict-mode warnings only when it logs them.

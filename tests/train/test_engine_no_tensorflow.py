@@ -5,8 +5,6 @@ import json
 import pytest
 from train_helpers import run_python
 
-pytest.importorskip("jax")
-
 SCRIPT = r"""
 import json, sys
 
