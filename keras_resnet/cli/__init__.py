@@ -8,7 +8,10 @@ imports (TensorFlow through Keras) happen only when it runs.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import json
 import os
+import re
 
 import click
 
@@ -21,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("keras_resnet.cli.fit:fit", "Train a model and write a run directory."),
     "evaluate": (
         "keras_resnet.cli.evaluate:evaluate",
-        "Accuracy, loss and per-class accuracy of a run or .keras file.",
+        "Accuracy, loss, per-class accuracy and confusion of a run or model.",
     ),
     "predict": (
         "keras_resnet.cli.predict:predict",
@@ -29,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "models": (
         "keras_resnet.cli.models:models",
-        "Table of registered models: parameters, FLOPs, depth.",
+        "Table of registered models: parameters, FLOPs, depth (filterable).",
     ),
     "export": (
         "keras_resnet.cli.export:export",
@@ -48,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EPILOG = """\b
 Examples:
   keras-resnet models
+  keras-resnet models 'resnet*'
   keras-resnet fit resnet18 --epochs 100
   keras-resnet fit --config configs/study/resnet18.yaml --seed 1
   keras-resnet evaluate runs/resnet18-20261125-101500
@@ -127,7 +131,7 @@ class LazyGroup(click.Group):
         except (KerasResNetError, ValueError, OSError) as error:
             if ctx.meta.get("keras_resnet.debug"):
                 raise
-            click.echo(f"Error: {_one_line(error)}", err=True)
+            click.echo(f"Error: {cli_message(_one_line(error))}", err=True)
             ctx.exit(getattr(error, "exit_code", 1))
 
 
@@ -136,16 +140,71 @@ def _one_line(error: Exception) -> str:
     return " ".join(message.split())
 
 
+# A library message names the Python argument ("pass overwrite=True"); the
+# command line names its option. Both spellings of the library's messages.
+_PYTHON_ARGUMENT = re.compile(r"\b(overwrite|resume)=True(?: \(--\1\)| / --\1)?")
+# "1 epochs", "1 completed epoch(s)": counts as the command line prints them.
+_ONE_PLURAL = re.compile(r"\b1 ((?:completed )?(?:epoch|step|image|example|model))s\b")
+_MAYBE_PLURAL = re.compile(r"\b(\d[\d,]*) ((?:completed )?epoch)\(s\)")
+
+
+def cli_message(message: str) -> str:
+    """``message`` as the command line says it.
+
+    Python arguments become this CLI's options, and counts get their
+    grammatical number.
+
+    Example:
+        >>> cli_message("pass overwrite=True (--overwrite) to replace it")
+        'pass --overwrite to replace it'
+        >>> cli_message("a completed run of 1 epochs")
+        'a completed run of 1 epoch'
+    """
+    message = _PYTHON_ARGUMENT.sub(lambda match: f"--{match.group(1)}", message)
+    message = _ONE_PLURAL.sub(r"1 \1", message)
+    return _MAYBE_PLURAL.sub(
+        lambda m: f"{m.group(1)} {m.group(2)}{'' if m.group(1) == '1' else 's'}",
+        message,
+    )
+
+
+def keras_version() -> str:
+    """Keras' installed version, read without importing Keras."""
+    try:
+        return importlib.metadata.version("keras")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def keras_backend() -> str:
+    """The backend Keras will use, found as Keras finds it, without importing it.
+
+    ``KERAS_BACKEND`` if set, else the ``backend`` of ``keras.json`` in
+    ``KERAS_HOME`` (default ``~/.keras``, or ``/tmp/.keras`` when the home
+    folder is not writable), else ``tensorflow``.
+    """
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    if "KERAS_HOME" in os.environ:
+        folder = os.environ["KERAS_HOME"]
+    else:
+        home = os.path.expanduser("~")
+        folder = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    try:
+        with open(os.path.join(os.path.expanduser(folder), "keras.json")) as file:
+            return str(json.load(file).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    import keras
-
     from keras_resnet import __version__
 
     click.echo(
-        f"keras-resnet {__version__} (keras {keras.__version__}, "
-        f"backend {keras.backend.backend()})"
+        f"keras-resnet {__version__} (keras {keras_version()}, "
+        f"backend {keras_backend()})"
     )
     ctx.exit()
 
@@ -165,7 +224,9 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     help="Show the version, Keras version and backend, and exit.",
 )
 @click.option(
-    "--debug", is_flag=True, help="Show the full traceback of a run-time error."
+    "--debug",
+    is_flag=True,
+    help="Show the full traceback of a run-time error, and TensorFlow's logs.",
 )
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -181,10 +242,10 @@ def main(argv: list[str] | None = None) -> None:
     """
     import sys
 
-    from keras_resnet.cli.startup_log import quiet_tensorflow_startup
+    from keras_resnet.cli.startup_log import quiet_stderr
 
-    quiet_tensorflow_startup(sys.argv[1:] if argv is None else list(argv))
-    cli.main(args=argv, prog_name="keras-resnet")
+    with quiet_stderr(sys.argv[1:] if argv is None else list(argv)):
+        cli.main(args=argv, prog_name="keras-resnet")
 
 
-__all__ = ["COMMANDS", "LazyGroup", "cli", "main"]
+__all__ = ["COMMANDS", "LazyGroup", "cli", "cli_message", "main"]

@@ -60,15 +60,18 @@ def export(
     normalization are inside the exported graph. A SavedModel SOURCE can
     only be copied as saved_model (for example into a new --version).
     """
+    from keras_resnet.cli import cli_message
+    from keras_resnet.cli.progress import elapsed_display
     from keras_resnet.errors import KerasResNetError
     from keras_resnet.export import export_model
 
     try:
-        path = export_model(
-            source, output, format=format_, version=version, overwrite=overwrite
-        )
+        with elapsed_display(f"Exporting {source} as {format_}..."):
+            path = export_model(
+                source, output, format=format_, version=version, overwrite=overwrite
+            )
     except (KerasResNetError, ValueError) as error:
         if ctx.find_root().meta.get("keras_resnet.debug"):
             raise
-        raise click.ClickException(" ".join(str(error).split())) from None
+        raise click.ClickException(cli_message(" ".join(str(error).split()))) from None
     click.echo(f"Exported {format_} to {path}")

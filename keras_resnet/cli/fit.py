@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -15,7 +16,13 @@ from keras_resnet.cli.options import (
     resolve_config,
     training_options,
 )
-from keras_resnet.cli.output import format_count, format_duration, model_choice
+from keras_resnet.cli.output import (
+    format_count,
+    format_duration,
+    model_choice,
+    plural,
+)
+from keras_resnet.cli.progress import epoch_progress, library_progress
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.rundir import default_run_dir
 
@@ -82,13 +89,23 @@ def fit(
     )
     from keras_resnet.train import train
 
-    callbacks = [] if quiet else [start_line_callback(config)]
-    result = train(config, resume=resume, overwrite=overwrite, callbacks=callbacks)
+    callbacks = []
+    if not quiet:
+        config, callbacks = epoch_progress(
+            config, verbose_given=_verbose_given(training)
+        )
+        callbacks = [start_line_callback(config), *callbacks]
+    with contextlib.nullcontext() if quiet else library_progress():
+        result = train(config, resume=resume, overwrite=overwrite, callbacks=callbacks)
     click.echo(summary(config, result))
 
 
 def _file_values(training: TrainingOptions) -> dict[str, Any]:
     return training.config_file.values if training.config_file else {}
+
+
+def _verbose_given(training: TrainingOptions) -> bool:
+    return "verbose" in training.fields or "verbose" in _file_values(training)
 
 
 def _with_saved_config(training: TrainingOptions, model: str | None) -> TrainingOptions:
@@ -156,7 +173,7 @@ def start_line(config: TrainConfig, params: int, dataset: dict | None) -> str:
         )
     return (
         f"Training {config.model} ({format_count(params)} parameters) on "
-        f"{config.dataset} ({sizes}) | {config.epochs} epochs, batch "
+        f"{config.dataset} ({sizes}) | {plural(config.epochs, 'epoch')}, batch "
         f"{config.batch_size} | {', '.join(list_devices())} | "
         f"{config.precision} | backend {keras.backend.backend()} | "
         f"-> {config.output_dir}"
@@ -202,7 +219,7 @@ def summary(config: TrainConfig, result) -> str:
             f"(epoch {metrics['best_epoch']}), final {val_accuracy[-1]:.4f}"
         )
     else:
-        lines.append("  validation accuracy: none (validation_split is 0)")
+        lines.append("  validation accuracy: none (--validation-split 0)")
     lines.append(
         f"  test accuracy: {metrics['test_accuracy']:.4f} "
         f"(loss {metrics['test_loss']:.4f})"

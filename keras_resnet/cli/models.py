@@ -6,42 +6,79 @@ import json
 
 import click
 
-from keras_resnet.cli.output import format_count, format_table
+from keras_resnet.cli.output import (
+    format_count,
+    format_table,
+    known_models,
+    terminal_width,
+)
 
 EPILOG = """\b
 Examples:
   keras-resnet models
-  keras-resnet models --width-multiplier 0.5 --num-classes 100
+  keras-resnet models 'resnet*'
+  keras-resnet models --family wide-resnet
+  keras-resnet models '*18*' --width-multiplier 0.5 --num-classes 100
   keras-resnet models --json
+
+\b
+Depth is the depth in the model's name (WRN-28-10: 28), or the weighted
+layers on the longest path for a name without one. The two agree except
+for the wide ResNets, whose names count all their convolutions, the three
+1x1 shortcut projections included, and not the classifier; --json gives
+both ('depth' and 'layers').
 """
 
 
+def _family_choice() -> click.Choice:
+    from keras_resnet.models.catalog import families
+
+    return click.Choice(families())
+
+
 @click.command(epilog=EPILOG)
+@click.argument("patterns", nargs=-1, metavar="[PATTERN]...")
+@click.option(
+    "--family",
+    type=_family_choice(),
+    help="Only this family of models.",
+)
 @click.option(
     "--width-multiplier",
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Scale every layer's filters.",
+    help="Scale every layer's filters (other than 1: builds each model).",
 )
 @click.option(
     "--num-classes",
     type=click.IntRange(min=1),
     default=10,
     show_default=True,
-    help="Classifier outputs.",
+    help="Classifier outputs (other than 10: builds each model).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def models(width_multiplier: float, num_classes: int, as_json: bool) -> None:
-    """List every registered model with its parameters, FLOPs and depth.
+def models(
+    patterns: tuple[str, ...],
+    family: str | None,
+    width_multiplier: float,
+    num_classes: int,
+    as_json: bool,
+) -> None:
+    """List the registered models with their parameters, FLOPs and depth.
 
-    Each model is built once on 32x32x3 inputs. FLOPs count one
-    multiply-accumulate as two; depth counts weighted layers on the longest
-    path (shortcut projections excluded).
+    PATTERN is a shell-style pattern matched against the whole name
+    ('resnet*', '*18*'; quote it); with several, a model matching any is
+    listed. The same filter is keras_resnet.list_models(pattern, family).
+
+    Counts are for 32x32x3 inputs; FLOPs count one multiply-accumulate as
+    two. For the default width and classes they are read from the registry's
+    catalog at once; other values build each model (seconds per model).
     """
+    names = _select(patterns, family)
     rows = [
         describe_model(name, width_multiplier=width_multiplier, num_classes=num_classes)
-        for name in _registered()
+        for name in names
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -56,48 +93,62 @@ def models(width_multiplier: float, num_classes: int, as_json: bool) -> None:
         )
         for row in rows
     ]
-    headers = ("model", "params", "FLOPs/image", "depth", "description")
-    click.echo(format_table(headers, table))
+    headers = ("model", "params", "FLOPs", "depth", "description")
+    click.echo(format_table(headers, table, width=terminal_width()))
 
 
-def _registered() -> list[str]:
-    from keras_resnet.models import list_models
+def _select(patterns: tuple[str, ...], family: str | None) -> list[str]:
+    """The known models matching ``patterns`` and ``family``; none is an error."""
+    from keras_resnet.models.catalog import CATALOG, filter_models
 
-    return list_models()
+    family_of = {name: _entry_family(name, CATALOG) for name in known_models()}
+    names = filter_models(family_of, list(patterns) or None, family)
+    if not names:
+        wanted = " or ".join(repr(p) for p in patterns) or "any name"
+        where = f" in family {family!r}" if family else ""
+        raise click.ClickException(
+            f"no model matches {wanted}{where}; known models: "
+            f"{', '.join(sorted(family_of))}"
+        )
+    return names
+
+
+def _entry_family(name: str, catalog) -> str:
+    if name in catalog:
+        return catalog[name].family
+    from keras_resnet.models import get_model_info  # registered in this process
+
+    return get_model_info(name).family
 
 
 def describe_model(name: str, *, width_multiplier: float = 1.0, num_classes: int = 10):
     """Parameters, FLOPs per 32x32 image, depth and description of ``name``.
 
+    Read from ``keras_resnet.models.catalog`` for the default arguments,
+    otherwise counted on the built model.
+
     Returns:
-        A dict with ``name``, ``params``, ``flops``, ``depth``, ``family``,
-        ``description``.
+        A dict with ``name``, ``params``, ``flops``, ``depth`` (as the name
+        counts it), ``layers`` (weighted layers on the longest path),
+        ``family``, ``description``.
     """
-    import keras
+    from keras_resnet.models import catalog
 
-    from keras_resnet.models import (
-        build_model,
-        count_depth,
-        count_flops,
-        count_trainable_params,
-        get_model_info,
+    entry = catalog.CATALOG.get(name)
+    defaults = (width_multiplier, num_classes) == (
+        catalog.WIDTH_MULTIPLIER,
+        catalog.NUM_CLASSES,
     )
-
-    info = get_model_info(name)
-    model = build_model(
-        name,
-        input_shape=(32, 32, 3),
-        width_multiplier=width_multiplier,
-        num_classes=num_classes,
-    )
-    row = {
+    if entry is None or not defaults:
+        entry = catalog.measure(
+            [name], width_multiplier=width_multiplier, num_classes=num_classes
+        )[name]
+    return {
         "name": name,
-        "params": count_trainable_params(model),
-        "flops": count_flops(model),
-        "depth": count_depth(model),
-        "family": info.family,
-        "description": info.description,
+        "params": entry.params,
+        "flops": entry.flops,
+        "depth": entry.depth,
+        "layers": entry.layers,
+        "family": entry.family,
+        "description": entry.description,
     }
-    del model
-    keras.backend.clear_session()
-    return row

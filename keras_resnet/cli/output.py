@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 import math
+import shutil
+import sys
+import textwrap
 from collections.abc import Sequence
 
 import click
 
 
-class ModelChoice(click.Choice):
-    """``click.Choice`` over the registered models, read when first needed.
+def known_models() -> list[str]:
+    """Registered model names, without importing Keras.
 
-    Reading the registry imports Keras, so it waits until a value is checked
-    or ``--help`` is shown.
+    The built-in models come from ``keras_resnet.models.catalog`` (checked
+    against the registry by the tests); models registered in this process
+    are added when the registry has already been imported.
+    """
+    from keras_resnet.models.catalog import CATALOG
+
+    names = set(CATALOG)
+    registry = sys.modules.get("keras_resnet.models.registry")
+    if registry is not None:
+        names.update(registry._REGISTRY)
+    return sorted(names)
+
+
+def unknown_model_message(name: str, known: Sequence[str]) -> str:
+    """``'resnet19' is not one of the registered models (did you mean ...``."""
+    from keras_resnet.models.catalog import did_you_mean
+
+    return (
+        f"{name!r} is not one of the registered models{did_you_mean(name, known)}. "
+        f"Known models: {', '.join(known)}."
+    )
+
+
+class ModelChoice(click.Choice):
+    """``click.Choice`` over the registered models (``known_models``).
+
+    Reads the catalog, not the registry, so that checking a name, ``--help``
+    and shell completion do not import Keras. An unknown name is a usage
+    error (exit 2) that suggests the closest known name.
     """
 
     def __init__(self) -> None:
@@ -21,14 +51,18 @@ class ModelChoice(click.Choice):
 
     @property
     def choices(self) -> Sequence[str]:
-        from keras_resnet.models import list_models
-
-        return list_models()
+        return known_models()
 
     @choices.setter
     def choices(self, value) -> None:
         # click.Choice.__init__ assigns choices; the registry is the source.
         del value
+
+    def convert(self, value, param, ctx):
+        known = self.choices
+        if value in known:
+            return value
+        self.fail(unknown_model_message(value, known), param, ctx)
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -82,6 +116,11 @@ def format_count(number: float) -> str:
     return str(int(number))
 
 
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "epoch")`` -> ``"1 epoch"``; ``plural(3, "epoch")`` -> ``"3 epochs"``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def format_duration(seconds: float) -> str:
     """``3725.2`` -> ``"1h02m05s"``; ``12.34`` -> ``"12.3s"``."""
     if seconds < 60:
@@ -93,9 +132,31 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table; numeric columns right-aligned, text left-aligned."""
+def terminal_width() -> int:
+    """Columns of the terminal on stdout; 80 when it is not a terminal."""
+    if not sys.stdout.isatty():
+        return 80
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def format_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    width: int | None = None,
+) -> str:
+    """A plain-text table; numeric columns right-aligned, text left-aligned.
+
+    Args:
+        headers: Column titles.
+        rows: One sequence of values per row.
+        width: If given, the last column is wrapped (continuation lines
+            indented under it) so that no line is longer than ``width``,
+            where the other columns leave it at least 20 characters.
+    """
     cells = [[str(value) for value in row] for row in rows]
+    if width is not None and cells:
+        return _wrapped_table(headers, cells, width)
     widths = [
         max([len(header), *(len(row[index]) for row in cells)])
         for index, header in enumerate(headers)
@@ -113,6 +174,20 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(headers), rule, *(line(row) for row in cells)])
+
+
+def _wrapped_table(headers: Sequence[str], cells: list[list[str]], width: int) -> str:
+    fixed = format_table([*headers[:-1], ""], [[*row[:-1], ""] for row in cells])
+    indent = max(len(line) for line in fixed.splitlines())
+    room = max(20, width - indent)
+    lines = fixed.splitlines()
+    out = [(lines[0].ljust(indent) + headers[-1]).rstrip()]
+    out.append(lines[1].ljust(indent) + "-" * min(room, max(len(r[-1]) for r in cells)))
+    for line, row in zip(lines[2:], cells, strict=True):
+        parts = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
+        out.append((line.ljust(indent) + parts[0]).rstrip())
+        out.extend(" " * indent + part for part in parts[1:])
+    return "\n".join(out)
 
 
 def _looks_numeric(text: str) -> bool:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
 from keras_resnet.cli.options import TrainingOptions, resolve_config, training_options
-from keras_resnet.cli.output import format_duration, format_table
+from keras_resnet.cli.output import (
+    format_duration,
+    format_table,
+    known_models,
+    plural,
+    unknown_model_message,
+)
+from keras_resnet.cli.progress import epoch_progress, library_progress
 
 DEFAULT_MODELS = "baseline_cnn,mini_resnet,resnet18,resnet18_noskip"
 
@@ -38,21 +46,25 @@ gradient_norms.json, dataset.json); no model file is needed.
 
 
 def _parse_models(ctx: click.Context, param: click.Parameter, value: str):
-    from keras_resnet.models import list_models
-
     names = [name.strip() for name in value.split(",") if name.strip()]
-    known = list_models()
+    known = known_models()
     unknown = [name for name in names if name not in known]
-    if unknown or not names:
+    if not names:
         raise click.BadParameter(
-            f"{', '.join(repr(n) for n in unknown) or 'no model'} is not one of "
-            f"{', '.join(known)}.",
-            ctx=ctx,
-            param=param,
+            f"no model given; known models: {', '.join(known)}.", ctx, param
         )
+    if unknown:
+        raise click.BadParameter(unknown_model_message(unknown[0], known), ctx, param)
     if len(set(names)) != len(names):
         raise click.BadParameter(f"each model may appear once: {value}", ctx, param)
     return names
+
+
+def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str):
+    """Shell completion of the last name in ``NAME,NAME,...``."""
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + name for name in known_models() if name.startswith(last)]
 
 
 @click.command(epilog=COMPARE_EPILOG)
@@ -61,6 +73,7 @@ def _parse_models(ctx: click.Context, param: click.Parameter, value: str):
     default=DEFAULT_MODELS,
     show_default=True,
     callback=_parse_models,
+    shell_complete=_complete_models,
     metavar="NAME,NAME,...",
     help="Registered models to train, comma-separated, in report order.",
 )
@@ -99,20 +112,49 @@ def compare(
         )
     config = resolve_config(training)
     folder = Path(_study_folder(output, training, config.output_dir))
+    callbacks = []
     if quiet:
         config = config.replace(verbose=0)
+    else:
+        config, callbacks = epoch_progress(
+            config, verbose_given=_verbose_given(training)
+        )
     from keras_resnet.study import compare as run_study
     from keras_resnet.study.runs import is_completed_run
 
     for name in models:
         state = "completed, reused" if is_completed_run(folder / "runs" / name) else ""
         click.echo(f"{name}: {state or 'to train'} -> {folder / 'runs' / name}")
-    results = run_study(
-        models, config, output_dir=folder, resume=resume, overwrite=overwrite
-    )
+    with contextlib.nullcontext() if quiet else library_progress():
+        results = run_study(
+            models,
+            config,
+            output_dir=folder,
+            resume=resume,
+            overwrite=overwrite,
+            callbacks=callbacks,
+            progress=None if quiet else _model_progress(config, callbacks),
+        )
     click.echo(_summary_table(results.rows))
     click.echo(f"Report: {results.report_path}")
     click.echo(f"Figures: {folder / 'figures'} ({len(results.figures)} files)")
+
+
+def _verbose_given(training: TrainingOptions) -> bool:
+    values = training.config_file.values if training.config_file else {}
+    return "verbose" in training.fields or "verbose" in values
+
+
+def _model_progress(config, callbacks):
+    """Prints ``model 2/4: resnet18 (training 30 epochs)`` before each model."""
+
+    def progress(index: int, total: int, name: str, trains: bool) -> None:
+        what = f"training {plural(config.epochs, 'epoch')}" if trains else "reused"
+        click.echo(f"model {index}/{total}: {name} ({what})", err=True)
+        for callback in callbacks:
+            callback.prefix = f"[{index}/{total} {name}] "
+
+    return progress
 
 
 def _study_folder(output, training: TrainingOptions, config_output) -> str:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import logging
 import os
 import pathlib
 import tarfile
+import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,6 +29,8 @@ SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "validation"}
 SPLIT_FOLDERS["validation"] = "validation"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _DECODE_CHUNK = 512
+# Progress of a first decode (INFO): the command line prints it on stderr.
+_LOG = logging.getLogger(__name__)
 
 # split -> class -> list of (name for messages, encoded bytes)
 Entries = dict[str, dict[str, list[tuple[str, bytes]]]]
@@ -61,6 +66,8 @@ def load_image_folders(path: pathlib.Path) -> RawData:
     if archives:
         entries: Entries = {}
         for archive in archives:
+            note = " (decoded once, then read from the cache)" if cache else ""
+            _LOG.info("Reading %s%s", archive, note)
             _merge(entries, read_tar_entries(archive))
     else:
         entries = read_tree_entries(path)
@@ -163,7 +170,9 @@ def _decode_entries(entries: Entries, source: pathlib.Path) -> RawData:
             for label, name in enumerate(class_names)
             for item in sorted(classes[name])
         ]
-        images = decode_images([item for item, _ in items])
+        images = decode_images(
+            [item for item, _ in items], progress=_decode_progress(source, split)
+        )
         labels = np.array([label for _, label in items], dtype=np.int64)
         arrays[split] = (images, labels)
     shapes = {split: x.shape[1:] for split, (x, _) in arrays.items()}
@@ -176,11 +185,18 @@ def _decode_entries(entries: Entries, source: pathlib.Path) -> RawData:
     return RawData(source.name, class_names, *arrays["train"], *arrays["test"], *val)
 
 
-def decode_images(items: list[tuple[str, bytes]]) -> np.ndarray:
+def decode_images(
+    items: list[tuple[str, bytes]],
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Decode encoded images to one uint8 ``(N, H, W, 3)`` array, in parallel.
 
     Grayscale, palette and RGBA images are converted to RGB, 16-bit images
     scaled to 8 bits (see ``keras_resnet.data.images``).
+
+    Args:
+        items: ``(name for messages, encoded bytes)`` pairs.
+        progress: Called as ``progress(done, total)`` as chunks finish.
 
     Raises:
         DataError: Naming the first image that fails to decode, is larger than
@@ -195,9 +211,34 @@ def decode_images(items: list[tuple[str, bytes]]) -> np.ndarray:
         chunks = range(0, len(items), _DECODE_CHUNK)
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             futures = [pool.submit(_decode_chunk, items, out, s) for s in chunks]
-            for future in futures:
+            for start, future in zip(chunks, futures, strict=True):
                 future.result()
+                if progress is not None:
+                    progress(min(start + _DECODE_CHUNK, len(items)), len(items))
     return out
+
+
+def _decode_progress(source: pathlib.Path, split: str) -> Callable[[int, int], None]:
+    """Logs ``decoding <source> train: 10,240/50,000 images, 12s left`` each ~10%."""
+    started = time.perf_counter()
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        if done < total and done - shown[0] < max(total // 10, _DECODE_CHUNK):
+            return
+        shown[0] = done
+        seconds = time.perf_counter() - started
+        left = f", {seconds * (total - done) / done:.0f}s left" if done < total else ""
+        _LOG.info(
+            "Decoding %s %s: %s/%s images%s",
+            source.name,
+            split,
+            f"{done:,}",
+            f"{total:,}",
+            left,
+        )
+
+    return progress
 
 
 def _decode_chunk(items, out: np.ndarray, start: int) -> None:

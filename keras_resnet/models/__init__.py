@@ -2,63 +2,57 @@
 
 This package uses only ``keras``, so every builder works on any Keras
 backend (TensorFlow, JAX, PyTorch).
+
+Its names are imported on first use, so that ``keras_resnet.models.catalog``
+(what ``keras-resnet models`` and the command line's model-name checks read)
+can be imported without importing Keras. Reading any name below imports the
+builders, which registers every built-in model.
 """
 
-from keras_resnet.models import blocks, layers
-from keras_resnet.models.densenet import densenet121
-from keras_resnet.models.layers import to_stock_layers
-from keras_resnet.models.preact import (
-    preact_resnet18,
-    wide_resnet,
-    wide_resnet16_4,
-    wide_resnet28_10,
-)
-from keras_resnet.models.registry import (
-    ModelInfo,
-    build_model,
-    get_model_info,
-    list_models,
-    register_model,
-)
-from keras_resnet.models.resnet import (
-    mini_resnet,
-    resnet18,
-    resnet18_noskip,
-    resnet34,
-    resnet50,
-)
-from keras_resnet.models.resnext import resnext29_2x64d
-from keras_resnet.models.summary import (
-    count_depth,
-    count_flops,
-    count_macs,
-    count_trainable_params,
-)
-from keras_resnet.models.vgg import baseline_cnn
+import importlib
 
-__all__ = [
-    "ModelInfo",
-    "baseline_cnn",
-    "blocks",
-    "build_model",
-    "count_depth",
-    "count_flops",
-    "count_macs",
-    "count_trainable_params",
-    "densenet121",
-    "get_model_info",
-    "layers",
-    "list_models",
-    "mini_resnet",
-    "preact_resnet18",
-    "register_model",
-    "resnet18",
-    "resnet18_noskip",
-    "resnet34",
-    "resnet50",
-    "resnext29_2x64d",
-    "to_stock_layers",
-    "wide_resnet",
-    "wide_resnet16_4",
-    "wide_resnet28_10",
-]
+# name -> the module that defines it.
+_EXPORTS = {
+    "ModelInfo": "keras_resnet.models.registry",
+    "baseline_cnn": "keras_resnet.models.vgg",
+    "build_model": "keras_resnet.models.registry",
+    "count_depth": "keras_resnet.models.summary",
+    "count_flops": "keras_resnet.models.summary",
+    "count_macs": "keras_resnet.models.summary",
+    "count_trainable_params": "keras_resnet.models.summary",
+    "densenet121": "keras_resnet.models.densenet",
+    "get_model_info": "keras_resnet.models.registry",
+    "list_models": "keras_resnet.models.registry",
+    "mini_resnet": "keras_resnet.models.resnet",
+    "preact_resnet18": "keras_resnet.models.preact",
+    "register_model": "keras_resnet.models.registry",
+    "resnet18": "keras_resnet.models.resnet",
+    "resnet18_noskip": "keras_resnet.models.resnet",
+    "resnet34": "keras_resnet.models.resnet",
+    "resnet50": "keras_resnet.models.resnet",
+    "resnext29_2x64d": "keras_resnet.models.resnext",
+    "to_stock_layers": "keras_resnet.models.layers",
+    "wide_resnet": "keras_resnet.models.preact",
+    "wide_resnet16_4": "keras_resnet.models.preact",
+    "wide_resnet28_10": "keras_resnet.models.preact",
+}
+_SUBMODULES = ("blocks", "layers")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _EXPORTS:
+        from keras_resnet.models.registry import load_builtin_models
+
+        load_builtin_models()
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -8,10 +8,15 @@ calling the builder, so that a command line that passes every option (with
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import keras
+from keras_resnet.models.catalog import did_you_mean, filter_models
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +40,33 @@ class ModelInfo:
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
+# The modules whose import registers the built-in models. The registry's
+# readers import them first, so that importing ``keras_resnet.models`` (or
+# only this module) stays cheap and the registry is still complete when read.
+BUILTIN_MODULES = (
+    "keras_resnet.models.vgg",
+    "keras_resnet.models.resnet",
+    "keras_resnet.models.preact",
+    "keras_resnet.models.resnext",
+    "keras_resnet.models.densenet",
+)
+_builtins_loaded = False
+
+
+def load_builtin_models() -> None:
+    """Import the built-in builders once, which registers them."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    # Set first: the modules call register_model while they import.
+    _builtins_loaded = True
+    try:
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+    except BaseException:
+        _builtins_loaded = False
+        raise
+
 
 def register_model(
     name: str, *, description: str, family: str = "resnet", has_skip: bool = False
@@ -46,6 +78,8 @@ def register_model(
     """
 
     def decorator(builder: Callable[..., keras.Model]):
+        if builder.__module__ not in BUILTIN_MODULES:
+            load_builtin_models()  # so a clash with a built-in name is caught here
         if name in _REGISTRY:
             raise ValueError(
                 f"A model named {name!r} is already registered "
@@ -57,9 +91,31 @@ def register_model(
     return decorator
 
 
-def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    return sorted(_REGISTRY)
+def list_models(
+    pattern: str | Sequence[str] | None = None, family: str | None = None
+) -> list[str]:
+    """Names of the registered models, sorted; optionally filtered.
+
+    Example:
+        >>> list_models("resnet*")
+        ['resnet18', 'resnet18_noskip', 'resnet34', 'resnet50']
+        >>> list_models(family="wide-resnet")
+        ['wide_resnet16_4', 'wide_resnet28_10']
+
+    Args:
+        pattern: A shell-style pattern matched against the whole name
+            (``fnmatch``, case-sensitive: ``"resnet*"``, ``"*18*"``), or a
+            list of them (a name matching any is kept), as in
+            ``timm.list_models``. None: every model.
+        family: Keep only this family (``ModelInfo.family``, e.g.
+            ``"resnet"``, ``"wide-resnet"``). None: every family.
+
+    Raises:
+        ValueError: For a family no registered model has.
+    """
+    load_builtin_models()
+    family_of = {name: info.family for name, info in _REGISTRY.items()}
+    return filter_models(family_of, pattern, family)
 
 
 def get_model_info(name: str) -> ModelInfo:
@@ -69,12 +125,13 @@ def get_model_info(name: str) -> ModelInfo:
         ValueError: If ``name`` is not registered; the message lists the
             known names.
     """
+    load_builtin_models()
     try:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(
-            f"Unknown model {name!r}. Known models: {', '.join(list_models())}. "
-            f"Received: name={name!r}"
+            f"Unknown model {name!r}{did_you_mean(name, _REGISTRY)}. Known "
+            f"models: {', '.join(list_models())}. Received: name={name!r}"
         ) from None
 
 

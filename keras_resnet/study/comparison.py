@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ def compare(
     resume: bool = True,
     overwrite: bool = False,
     callbacks: list | None = None,
+    progress: Callable[[int, int, str, bool], None] | None = None,
 ) -> StudyResults:
     """Train each model with the same recipe, data and seed, then report.
 
@@ -81,6 +82,9 @@ def compare(
         resume: Continue an unfinished run instead of refusing it.
         overwrite: Retrain models whose run is already completed.
         callbacks: Extra Keras callbacks passed to every training run.
+        progress: Called before each model as ``progress(index, total,
+            name, trains)``: its 1-based position, the number of models, its
+            name, and whether it trains (False: its completed run is reused).
 
     Returns:
         A ``StudyResults``.
@@ -97,9 +101,12 @@ def compare(
         )
     output = Path(output_dir)
     trained, reused = [], []
-    for name in names:
+    for index, name in enumerate(names, start=1):
         run_dir = output / "runs" / name
-        if is_completed_run(run_dir) and not overwrite:
+        trains = overwrite or not is_completed_run(run_dir)
+        if progress is not None:
+            progress(index, len(names), name, trains)
+        if not trains:
             reused.append(name)
             continue
         config = base_config.replace(model=name, output_dir=str(run_dir))

@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from keras_resnet._validation import check_int
 from keras_resnet.errors import DataError, RunDirectoryError
 from keras_resnet.train import rundir
 
+if TYPE_CHECKING:
+    import keras
+
 SPLITS = ("train", "validation", "test")
+# Top-5 accuracy is reported from this many classes on (CIFAR-100, not CIFAR-10).
+TOP5_MIN_CLASSES = 11
 
 
 def evaluate(
@@ -48,10 +52,12 @@ def evaluate(
         splits: Already loaded ``DatasetSplits`` (skips loading).
 
     Returns:
-        A dict with ``accuracy``, ``loss`` (cross-entropy), ``num_examples``,
-        ``class_names``, ``per_class_accuracy`` (class name -> accuracy, NaN
-        for a class without examples) and ``confusion_matrix`` (rows: true
-        class, columns: predicted class).
+        A dict with ``accuracy``, ``top5_accuracy`` (the fraction whose label
+        is among the 5 most probable classes; None with 10 classes or
+        fewer), ``loss`` (cross-entropy), ``num_examples``, ``class_names``,
+        ``per_class_accuracy`` (class name -> accuracy, NaN for a class
+        without examples) and ``confusion_matrix`` (rows: true class,
+        columns: predicted class).
 
     Raises:
         ValueError: For a bad argument (message ends in ``Received: ...``),
@@ -84,6 +90,9 @@ def summarize(
         probabilities: ``(N, classes)`` predicted probabilities.
         labels: ``(N,)`` integer labels.
         class_names: Names in label order.
+
+    Returns:
+        The dict ``evaluate`` returns.
     """
     labels = np.asarray(labels).astype(np.int64)
     count = len(class_names)
@@ -106,6 +115,9 @@ def summarize(
         "accuracy": float((predicted == labels).mean())
         if len(labels)
         else float("nan"),
+        "top5_accuracy": top_k_accuracy(probabilities, labels, 5)
+        if count >= TOP5_MIN_CLASSES
+        else None,
         "loss": loss,
         "num_examples": int(len(labels)),
         "class_names": [str(name) for name in class_names],
@@ -114,8 +126,25 @@ def summarize(
     }
 
 
+def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """The fraction of examples whose label is among the ``k`` most probable.
+
+    Ties at the ``k``-th probability are broken arbitrarily; NaN for no
+    examples.
+    """
+    if not len(labels):
+        return float("nan")
+    k = min(k, probabilities.shape[-1])
+    top = np.argpartition(probabilities, -k, axis=-1)[:, -k:]
+    return float((top == np.asarray(labels)[:, None]).any(axis=-1).mean())
+
+
 def _resolve_model(target) -> tuple[Callable, int, pathlib.Path | None]:
     """``(predict(images, batch_size), num_classes, run_dir)`` for ``target``."""
+    # Imported here: ``keras_resnet.train`` imports this module, and
+    # ``--help`` of a training command must not start Keras and its backend.
+    import keras
+
     if isinstance(target, keras.Model):
         return _keras_predict(target), int(target.output_shape[-1]), None
     path = pathlib.Path(target)

@@ -20,6 +20,7 @@ from keras_resnet.cli import COMMANDS, LazyGroup, cli
 from keras_resnet.cli.fit import start_line, summary
 from keras_resnet.cli.output import format_count, format_duration, format_table
 from keras_resnet.errors import RunDirectoryError, TrainingInterrupted
+from keras_resnet.models import count_trainable_params
 from keras_resnet.train.config import TrainConfig
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -192,8 +193,9 @@ def test_fit_config_file_fills_and_option_overrides(fake_train, tmp_path):
     assert result.exit_code == 0, result.output
     built = fake_train[0]["config"]
     assert (built.model, built.epochs, built.batch_size) == ("mini_resnet", 3, 64)
-    assert built.verbose == 1  # progress bar by default
-    assert len(fake_train[0]["callbacks"]) == 1  # the start line
+    # Not a terminal: Keras is silent and a plain line per epoch replaces its bar.
+    assert built.verbose == 0
+    assert len(fake_train[0]["callbacks"]) == 2  # the start line, the epoch line
 
 
 def test_fit_default_output_dir_follows_the_run_dir_layout(fake_train):
@@ -276,8 +278,12 @@ def fake_evaluate(monkeypatch):
         calls.append((path_or_model, dataset, split, batch_size))
         return {
             "accuracy": 0.75,
+            "top5_accuracy": None,
             "loss": 0.5,
+            "num_examples": 4,
+            "class_names": ["cat", "dog"],
             "per_class_accuracy": {"cat": 1.0, "dog": 0.5},
+            "confusion_matrix": [[2, 0], [1, 1]],
         }
 
     monkeypatch.setattr(keras_resnet.train, "evaluate", evaluate, raising=False)
@@ -289,8 +295,10 @@ def test_evaluate_prints_accuracy_loss_and_classes(fake_evaluate, tmp_path):
     assert result.exit_code == 0, result.output
     assert fake_evaluate == [(str(tmp_path), "synthetic", "train", 256)]
     lines = result.output.splitlines()
+    assert lines[0] == f"{tmp_path} on the train split (4 images):"
     assert lines[1] == "  accuracy 0.7500  loss 0.5000"
-    assert lines[-2:] == ["cat      1.0000", "dog      0.5000"]
+    assert lines[5:7] == ["cat      1.0000", "dog      0.5000"]
+    assert lines[-3:] == ["      0 1", "0 cat 2 0", "1 dog 1 1"]
 
 
 def test_evaluate_json(fake_evaluate, tmp_path):
@@ -298,7 +306,10 @@ def test_evaluate_json(fake_evaluate, tmp_path):
     assert json.loads(result.output) == {
         "accuracy": 0.75,
         "loss": 0.5,
+        "num_examples": 4,
         "per_class_accuracy": {"cat": 1.0, "dog": 0.5},
+        "class_names": ["cat", "dog"],
+        "confusion_matrix": [[2, 0], [1, 1]],
     }
 
 
@@ -369,11 +380,8 @@ def test_predict_needs_an_image(colour_model):
 # -- models ----------------------------------------------------------------------
 
 
-def test_models_table_has_every_model_with_real_counts(monkeypatch):
-    monkeypatch.setattr(
-        "keras_resnet.cli.models._registered", lambda: ["mini_resnet", "resnet18"]
-    )
-    result = run("models", "--json")
+def test_models_table_has_every_model_with_real_counts():
+    result = run("models", "mini_resnet", "resnet18", "--json")
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["resnet18"]["params"] == 11_173_962
@@ -381,16 +389,29 @@ def test_models_table_has_every_model_with_real_counts(monkeypatch):
     assert rows["mini_resnet"]["params"] == 272_474
     assert rows["mini_resnet"]["depth"] == 20
     assert rows["resnet18"]["flops"] > rows["mini_resnet"]["flops"] > 0
-    table = run("models").output.splitlines()
-    assert table[0].split()[:4] == ["model", "params", "FLOPs/image", "depth"]
+    table = run("models", "mini_resnet", "resnet18").output.splitlines()
+    assert table[0].split()[:4] == ["model", "params", "FLOPs", "depth"]
     assert table[2].split()[:4] == ["mini_resnet", "272.47K", "81.63M", "20"]
+
+
+def test_models_with_other_arguments_builds_them():
+    result = run("models", "mini_resnet", "--width-multiplier", "0.5", "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    model = keras_resnet.build_model("mini_resnet", width_multiplier=0.5)
+    assert row["params"] == count_trainable_params(model)
+    assert (row["depth"], row["layers"]) == (20, 20)
 
 
 @pytest.mark.slow
 def test_models_lists_every_registered_model():
     result = run("models", "--width-multiplier", "0.125")
     assert result.exit_code == 0, result.output
-    names = [line.split()[0] for line in result.output.splitlines()[2:]]
+    names = [
+        line.split()[0]
+        for line in result.output.splitlines()[2:]
+        if not line.startswith(" ")  # a wrapped description
+    ]
     assert names == keras_resnet.list_models()
 
 

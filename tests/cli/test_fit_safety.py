@@ -123,7 +123,7 @@ def test_resume_of_a_finished_run_refuses_and_names_epochs(finished_run):
     before = checksums(finished_run)
     result = run("fit", "--resume", "-o", finished_run)
     assert result.exit_code == 1
-    assert "completed run of 1 epochs; there is nothing to resume" in one_error_line(
+    assert "completed run of 1 epoch; there is nothing to resume" in one_error_line(
         result
     )
     result = run("fit", "--resume", "--epochs", "3", "-o", finished_run)
