@@ -33,6 +33,16 @@ class TrainingError(KerasResNetError):
 
 
 class TrainingInterrupted(KerasResNetError):
-    """Training was interrupted by the user; progress was saved (exit 130)."""
+    """Training was interrupted by the user; progress was saved (exit 130).
+
+    Attributes:
+        run_dir: The run directory holding the backup (None if unknown).
+        completed_epochs: Epochs completed and backed up.
+    """
 
     exit_code = 130
+
+    def __init__(self, message: str, run_dir=None, completed_epochs: int = 0):
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.completed_epochs = completed_epochs

@@ -160,7 +160,7 @@ def _check_target(target: pathlib.Path, overwrite: bool) -> None:
         )
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise RunDirectoryError(
-            f"Export target is not empty: {target} (pass overwrite=True / --overwrite)"
+            f"Export target is not empty: {target} (pass overwrite=True)"
         )
 
 

@@ -23,6 +23,7 @@ from keras_resnet.cli.output import (
     plural,
 )
 from keras_resnet.cli.progress import epoch_progress, library_progress
+from keras_resnet.errors import TrainingInterrupted
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.rundir import default_run_dir
 
@@ -96,7 +97,21 @@ def fit(
         )
         callbacks = [start_line_callback(config), *callbacks]
     with contextlib.nullcontext() if quiet else library_progress():
-        result = train(config, resume=resume, overwrite=overwrite, callbacks=callbacks)
+        try:
+            result = train(
+                config, resume=resume, overwrite=overwrite, callbacks=callbacks
+            )
+        except TrainingInterrupted as error:
+            if error.run_dir is None:
+                raise
+            # The library says resume=True; a CLI user needs the command.
+            raise TrainingInterrupted(
+                f"training interrupted after {error.completed_epochs} completed "
+                f"epoch(s), saved in {error.run_dir}; continue with: "
+                f"keras-resnet fit --resume --output-dir {error.run_dir}",
+                run_dir=error.run_dir,
+                completed_epochs=error.completed_epochs,
+            ) from None
     click.echo(summary(config, result))
 
 

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import math
 import pathlib
-import sys
 import tempfile
 import time
 from typing import Any
@@ -431,15 +430,11 @@ def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> No
         )
     if monitor.interrupted:
         save_model_atomically(classifier, run_dir / rundir.MODEL)
-        print(
-            f"Saved {done} completed epoch(s) in {run_dir}. Continue with: "
-            f"keras-resnet fit --config {run_dir / rundir.CONFIG} "
-            f"--output-dir {run_dir} --resume",
-            file=sys.stderr,
-            flush=True,
-        )
         raise TrainingInterrupted(
-            f"training interrupted after {done} completed epoch(s); resume with --resume"
+            f"training interrupted after {done} completed epoch(s), saved in "
+            f"{run_dir}; continue with resume=True",
+            run_dir=run_dir,
+            completed_epochs=done,
         )
 
 

@@ -82,13 +82,13 @@ def check_run_dir(
         return
     if is_completed(path) and not overwrite:
         raise RunDirectoryError(
-            f"{path} holds a completed run; pass overwrite=True (--overwrite) "
+            f"{path} holds a completed run; pass overwrite=True "
             "to replace it or choose another output directory"
         )
     if _has_backup(path) and not overwrite:
         raise RunDirectoryError(
-            f"{path} holds an unfinished run; pass resume=True (--resume) to "
-            "continue it or overwrite=True (--overwrite) to start over"
+            f"{path} holds an unfinished run; pass resume=True to "
+            "continue it or overwrite=True to start over"
         )
 
 
@@ -108,7 +108,7 @@ def _check_resumable(path: pathlib.Path, config: TrainConfig) -> None:
                 f"{config.epochs}): start a new run to train longer"
             )
         raise RunDirectoryError(
-            f"{path} holds a completed run of {saved} epochs; there is nothing "
+            f"{path} holds a completed run of {saved} epoch(s); there is nothing "
             f"to resume{hint}"
         )
     _check_same_config(path, config)

@@ -136,6 +136,24 @@ def test_runtime_errors_print_one_line(monkeypatch, error, code):
     assert "Traceback" not in result.output
 
 
+def test_interrupt_names_the_command_that_continues(monkeypatch):
+    error = TrainingInterrupted(
+        "training interrupted after 2 completed epoch(s), saved in runs/x; "
+        "continue with resume=True",
+        run_dir="runs/x",
+        completed_epochs=2,
+    )
+    monkeypatch.setattr(
+        keras_resnet.train, "train", raising_train(error), raising=False
+    )
+    result = run("fit", "resnet18", "-o", "runs/x", "--quiet")
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines() == [
+        "Error: training interrupted after 2 completed epochs, saved in runs/x; "
+        "continue with: keras-resnet fit --resume --output-dir runs/x"
+    ]
+
+
 def test_debug_shows_the_traceback(monkeypatch):
     error = RunDirectoryError("runs/x already holds a completed run")
     monkeypatch.setattr(
