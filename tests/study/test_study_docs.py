@@ -55,10 +55,6 @@ DOCS_STUDY = "docs/img/study"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not tracked_files(f"{DOCS_STUDY}/runs"),
-    reason="the runs behind docs/img/study are not committed yet",
-)
 def test_plot_redraws_the_docs_figures_on_a_fresh_clone(tmp_path):
     files = tracked_files(DOCS_STUDY)
     for name in files:

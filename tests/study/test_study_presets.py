@@ -11,7 +11,7 @@ CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 RECIPE = ("optimizer", "momentum", "nesterov", "weight_decay", "schedule", "augment")
 
 
-@pytest.mark.parametrize("name", ["compare", "quick_cpu"])
+@pytest.mark.parametrize("name", ["compare", "quick_cpu", "first_epochs_cpu"])
 def test_preset_is_a_valid_config_without_a_model(name):
     path = CONFIGS / "study" / f"{name}.yaml"
     values = yaml.safe_load(path.read_text())
