@@ -17,6 +17,8 @@ import importlib.abc
 import importlib.util
 import sys
 
+from keras_resnet._lazy import lazy_exports
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -38,16 +40,7 @@ SERIALIZABLE_MODULES = (
 __all__ = ["SERIALIZABLE_MODULES", "__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def _register_serializables() -> None:

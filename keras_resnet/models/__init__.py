@@ -9,7 +9,7 @@ can be imported without importing Keras. Reading any name below imports the
 builders, which registers every built-in model.
 """
 
-import importlib
+from keras_resnet._lazy import lazy_exports
 
 # name -> the module that defines it.
 _EXPORTS = {
@@ -41,18 +41,12 @@ _SUBMODULES = ("blocks", "layers")
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _EXPORTS:
-        from keras_resnet.models.registry import load_builtin_models
+def _load_builtin_models() -> None:
+    from keras_resnet.models.registry import load_builtin_models
 
-        load_builtin_models()
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    load_builtin_models()
 
 
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, submodules=_SUBMODULES, before=_load_builtin_models
+)

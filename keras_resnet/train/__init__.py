@@ -7,8 +7,7 @@ engine's imports (the data pipeline, the model registry) while another part
 of the package may still be importing.
 """
 
-import importlib
-
+from keras_resnet._lazy import lazy_exports
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.evaluate import evaluate
 
@@ -21,13 +20,4 @@ _LAZY = {
 __all__ = ["RunResult", "TrainConfig", "build_classifier", "evaluate", "train"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'keras_resnet.train' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
