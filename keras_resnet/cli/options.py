@@ -29,6 +29,7 @@ import click
 import yaml
 
 from keras_resnet.cli.output import FiniteFloatRange, WidthMultiplierType
+from keras_resnet.models.catalog import NORMALIZATIONS
 from keras_resnet.train.config import (
     OPTIMIZERS,
     PRECISIONS,
@@ -66,12 +67,14 @@ class TrainingOptions:
             on the command line (options not given are absent).
         model_options: ``--model-option KEY=VALUE`` pairs, in order.
         skip: ``--skip`` (True), ``--no-skip`` (False) or not given (None).
+        normalization: ``--normalization`` or None when not given.
     """
 
     config_file: ConfigFile | None = None
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     skip: bool | None = None
+    normalization: str | None = None
 
 
 class KeyValueType(click.ParamType):
@@ -433,6 +436,7 @@ def training_options(func: Callable) -> Callable:
             fields=fields,
             model_options=dict(kwargs.pop("model_option")),
             skip=kwargs.pop("skip"),
+            normalization=kwargs.pop("normalization"),
         )
         return func(*args, training=training, **kwargs)
 
@@ -461,6 +465,13 @@ def training_options(func: Callable) -> Callable:
             "skip",
             default=None,
             help="Keep or remove the shortcuts (models with skip connections only).",
+        ),
+        click.option(
+            "--normalization",
+            type=click.Choice(NORMALIZATIONS),
+            default=None,
+            help="Batch normalization in every block ('batch', the default) or "
+            "none, to see gradients without it (lower --lr).",
         ),
     ]
     for decorator in reversed(decorators):
@@ -501,6 +512,8 @@ def resolve_config(
     if training.skip is not None:
         _check_skip(values.get("model", TrainConfig.model))
         model_options["use_skip"] = training.skip
+    if training.normalization is not None:
+        model_options["normalization"] = training.normalization
     values["model_options"] = model_options
     return TrainConfig.from_dict(values, source=source)
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from keras import layers
 
+from keras_resnet.models.catalog import NORMALIZATIONS
 from keras_resnet.models.layers import BatchNormalization
 
 # PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), which the
@@ -49,8 +50,6 @@ BN_EPSILON = 1e-5
 # He et al. (2015): truncated normal with variance 2 / fan_in, for ReLU nets.
 KERNEL_INITIALIZER = "he_normal"
 
-# ``normalization`` values every block and builder accepts.
-NORMALIZATIONS = ("batch", "none")
 
 POOLING_MODES = (None, "avg", "max")
 

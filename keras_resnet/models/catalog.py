@@ -29,6 +29,10 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+# ``normalization`` values every builder accepts (Keras-free, so the command
+# line can offer them without importing the models).
+NORMALIZATIONS = ("batch", "none")
+
 # The arguments CATALOG's numbers were measured with.
 INPUT_SHAPE = (32, 32, 3)
 WIDTH_MULTIPLIER = 1.0

@@ -158,6 +158,14 @@ def test_model_options_and_skip_merge_over_the_file(tmp_path):
     }
 
 
+def test_normalization_option_reaches_the_builder_options():
+    values = resolved("resnet18", "--normalization", "none", "--no-skip")
+    assert values["model_options"] == {"normalization": "none", "use_skip": False}
+    result = CliRunner().invoke(show, ["resnet18", "--normalization", "layer"])
+    assert result.exit_code == 2
+    assert "'layer' is not one of 'batch', 'none'" in result.output
+
+
 def test_skip_flag_for_a_model_without_skips_is_a_usage_error():
     result = CliRunner().invoke(show, ["baseline_cnn", "--skip"])
     assert result.exit_code == 2
