@@ -51,24 +51,23 @@ def tracked_files(folder: str) -> list[str]:
     return [name for name in listing.stdout.split("\0") if name]
 
 
-DOCS_STUDY = "docs/img/study"
-
-
 @pytest.mark.slow
-def test_plot_redraws_the_docs_figures_on_a_fresh_clone(tmp_path):
-    files = tracked_files(DOCS_STUDY)
+@pytest.mark.parametrize("folder", ["docs/img/study", "docs/img/first_epochs"])
+def test_plot_redraws_the_docs_figures_on_a_fresh_clone(tmp_path, folder):
+    files = tracked_files(folder)
+    assert any("/runs/" in name for name in files), "run files not committed"
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / name, tmp_path / name)
     committed = {
         pathlib.PurePosixPath(name).name
         for name in files
-        if name.startswith(f"{DOCS_STUDY}/figures/")
+        if name.startswith(f"{folder}/figures/")
     }
     assert not any(name.endswith(".keras") for name in files)
-    shutil.rmtree(tmp_path / DOCS_STUDY / "figures")
+    shutil.rmtree(tmp_path / folder / "figures")
     result = subprocess.run(
-        [sys.executable, str(REPO / "cli.py"), "plot", DOCS_STUDY],
+        [sys.executable, str(REPO / "cli.py"), "plot", folder],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -77,4 +76,4 @@ def test_plot_redraws_the_docs_figures_on_a_fresh_clone(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     drawn = {pathlib.PurePosixPath(line).name for line in result.stdout.split()}
     assert drawn == committed
-    assert {p.name for p in (tmp_path / DOCS_STUDY / "figures").iterdir()} == drawn
+    assert {p.name for p in (tmp_path / folder / "figures").iterdir()} == drawn
