@@ -106,11 +106,21 @@ def test_predict_with_a_real_run(synthetic_run, tmp_path):
 def test_fit_on_the_shared_cifar10_jpegs(shared_cifar_dir, tmp_path):
     run_dir = tmp_path / "run"
     result = run(
-        "fit", "resnet18", "--dataset", shared_cifar_dir, *TINY, "-o", run_dir, "-q"
-    )
+        "fit", "resnet18", "--dataset", shared_cifar_dir, *TINY, "-o", run_dir, "-q",
+        "--grad-probe-size", "50",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     check_run_dir(run_dir, "resnet18")
     dataset = json.loads((run_dir / "dataset.json").read_text())
     assert dataset["class_names"][:3] == ["airplane", "automobile", "bird"]
     assert dataset["num_classes"] == 10
     assert result.output.splitlines()[-1] == f"  outputs: {run_dir}"
+    # The shared copy decodes in class order: the gradient probe must not.
+    gradients = json.loads((run_dir / "gradient_norms.json").read_text())
+    counts = gradients["probe"]["class_counts"]
+    assert sum(counts) == gradients["probe"]["size"] == 50
+    assert counts == [5] * 10
+    assert [entry["epoch"] for entry in gradients["train"]] == [1]
+    for name in gradients["layers"]:
+        mean = gradients["train"][0]["mean"][name]
+        assert 0 < mean <= gradients["train"][0]["max"][name] < float("inf")
