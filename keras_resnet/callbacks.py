@@ -75,7 +75,8 @@ class GradientNormRecorder(keras.callbacks.Callback):
         >>> probe = balanced_indices(y, 512, seed=0)
         >>> recorder = GradientNormRecorder((x[probe], y[probe]), steps=[0, 10])
         >>> model.fit(x, y, callbacks=[recorder])
-        >>> recorder.records[0]["norms"]["stem_conv"]
+        >>> first = recorder.records[0]
+        >>> first["norms"]  # {"stem_conv": ..., ..., "fc": ...}
     """
 
     def __init__(
@@ -334,6 +335,8 @@ def history_entries(layers: list[str], norms: dict[str, float]) -> dict[str, flo
 
 
 def kernel_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers whose trainable kernel the instrument measures, in depth
+    order (nested models flattened): every conv and dense layer."""
     layers = []
     for layer in iter_layers(model):
         kernel = getattr(layer, "kernel", None)
