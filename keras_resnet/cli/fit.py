@@ -25,7 +25,7 @@ from keras_resnet.cli.output import (
 from keras_resnet.cli.progress import epoch_progress, library_progress
 from keras_resnet.errors import TrainingInterrupted
 from keras_resnet.train.config import TrainConfig
-from keras_resnet.train.rundir import default_run_dir
+from keras_resnet.train.rundir import CONFIG, default_run_dir
 
 EPILOG = """\b
 Examples:
@@ -132,15 +132,19 @@ def _with_saved_config(training: TrainingOptions, model: str | None) -> Training
     output_dir = training.fields.get("output_dir")
     if output_dir is None:
         raise click.UsageError("--resume needs --output-dir (the run to continue).")
-    saved_path = pathlib.Path(output_dir) / "config.yaml"
+    saved_path = pathlib.Path(output_dir) / CONFIG
     if not saved_path.is_file():
         if model is None and "model" not in _file_values(training):
             # Nothing says what to train: the run is the only source.
             from keras_resnet.errors import RunNotFoundError
 
+            why = (
+                f"it holds no {CONFIG}"
+                if pathlib.Path(output_dir).exists()
+                else "it does not exist"
+            )
             raise RunNotFoundError(
-                f"cannot resume {output_dir}: it holds no config.yaml, so it is "
-                f"not a run directory. Received: output_dir={output_dir!r}"
+                f"cannot resume {output_dir}: {why}, so it is not a run directory"
             )
         return training  # the engine reports the missing run
     from keras_resnet.train.config import read_yaml

@@ -116,6 +116,8 @@ def test_resume_needs_an_existing_run(tmp_path):
         assert result.exit_code == 2, result.output
         line = one_error_line(result)
         assert "not a run directory" in line and str(args[-1]) in line
+        why = "holds no config.yaml" if args[-1].name == "empty" else "does not exist"
+        assert why in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 
