@@ -23,9 +23,9 @@ from keras_resnet.cli.output import (
     plural,
 )
 from keras_resnet.cli.progress import epoch_progress, library_progress
-from keras_resnet.errors import TrainingInterrupted
+from keras_resnet.errors import RunNotFoundError, TrainingInterrupted
 from keras_resnet.train.config import TrainConfig
-from keras_resnet.train.rundir import CONFIG, default_run_dir
+from keras_resnet.train.rundir import CONFIG, default_run_dir, require_run
 
 EPILOG = """\b
 Examples:
@@ -136,16 +136,11 @@ def _with_saved_config(training: TrainingOptions, model: str | None) -> Training
     if not saved_path.is_file():
         if model is None and "model" not in _file_values(training):
             # Nothing says what to train: the run is the only source.
-            from keras_resnet.errors import RunNotFoundError
-
-            why = (
-                f"it holds no {CONFIG}"
-                if pathlib.Path(output_dir).exists()
-                else "it does not exist"
-            )
-            raise RunNotFoundError(
-                f"cannot resume {output_dir}: {why}, so it is not a run directory"
-            )
+            try:
+                require_run(output_dir)
+            except RunNotFoundError as error:
+                # The CLI names the option, not the Python argument.
+                raise RunNotFoundError(str(error).split(" Received:")[0]) from None
         return training  # the engine reports the missing run
     from keras_resnet.train.config import read_yaml
 

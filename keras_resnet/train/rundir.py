@@ -92,13 +92,19 @@ def check_run_dir(
         )
 
 
-def _check_resumable(path: pathlib.Path, config: TrainConfig) -> None:
+def require_run(path: str | os.PathLike) -> None:
+    """Raise ``RunNotFoundError`` unless ``path`` holds a run (its config)."""
+    path = pathlib.Path(path)
     if not (path / CONFIG).is_file():
-        what = "does not exist" if not path.exists() else f"has no {CONFIG}"
+        what = "does not exist" if not path.exists() else f"holds no {CONFIG}"
         raise RunNotFoundError(
             f"cannot resume {path}: it {what}, so it is not a run directory. "
             f"Received: output_dir={os.fspath(path)!r}"
         )
+
+
+def _check_resumable(path: pathlib.Path, config: TrainConfig) -> None:
+    require_run(path)
     if is_completed(path) and not _has_backup(path):
         saved = read_config(path).epochs
         hint = ""
@@ -196,7 +202,6 @@ def locked_run_dir(path: str | os.PathLike) -> Iterator[pathlib.Path]:
         if created and not (
             isinstance(error, TrainingInterrupted) or _has_backup(path)
         ):
-            _release_lock(path)
             _remove_created(path, created, only_if_empty=False)
         raise
     finally:
