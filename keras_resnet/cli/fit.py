@@ -21,6 +21,7 @@ from keras_resnet.cli.output import (
     format_duration,
     model_choice,
     plural,
+    without_received,
 )
 from keras_resnet.cli.progress import epoch_progress, library_progress
 from keras_resnet.errors import RunNotFoundError, TrainingInterrupted
@@ -140,7 +141,7 @@ def _with_saved_config(training: TrainingOptions, model: str | None) -> Training
                 require_run(output_dir)
             except RunNotFoundError as error:
                 # The CLI names the option, not the Python argument.
-                raise RunNotFoundError(str(error).split(" Received:")[0]) from None
+                raise RunNotFoundError(without_received(error)) from None
         return training  # the engine reports the missing run
     from keras_resnet.train.config import read_yaml
 

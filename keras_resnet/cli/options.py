@@ -28,7 +28,11 @@ from typing import Any
 import click
 import yaml
 
-from keras_resnet.cli.output import FiniteFloatRange, WidthMultiplierType
+from keras_resnet.cli.output import (
+    FiniteFloatRange,
+    WidthMultiplierType,
+    without_received,
+)
 from keras_resnet.models.catalog import NORMALIZATIONS
 from keras_resnet.train.config import (
     OPTIMIZERS,
@@ -532,7 +536,7 @@ def _check_model_options(model: str, training: TrainingOptions) -> None:
         check_builder_kwargs(model, training.model_options)
     except ValueError as error:
         raise click.BadParameter(
-            str(error).split(" Received:")[0], param_hint="'--model-option'"
+            without_received(error), param_hint="'--model-option'"
         ) from None
 
 

@@ -37,6 +37,12 @@ def unknown_model_message(name: str, known: Sequence[str]) -> str:
     )
 
 
+def without_received(error: Exception) -> str:
+    """A library error's message without its Python ``Received: name=value``
+    tail, for the command line, which names options instead."""
+    return str(error).split(" Received:")[0]
+
+
 class ModelChoice(click.Choice):
     """``click.Choice`` over the registered models (``known_models``).
 
@@ -98,7 +104,7 @@ class WidthMultiplierType(FiniteFloatRange):
         try:
             validate_positive(number, "width_multiplier")
         except ValueError as error:
-            reason = str(error).split(" Received:")[0]
+            reason = without_received(error)
             self.fail(reason.removeprefix("width_multiplier "), param, ctx)
         return number
 
