@@ -54,3 +54,35 @@ def test_config_rejects_non_finite_numbers(field, value):
 
     with pytest.raises(ValueError, match=f"Received: {field}="):
         TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value", "message"),
+    [
+        ({"positive": True}, 0, "lr must be a positive finite number. Received: lr=0"),
+        ({"positive": True}, float("nan"), "must be a positive finite number"),
+        ({}, -0.5, "lr must be a finite number >= 0. Received: lr=-0.5"),
+        ({}, True, "lr must be a finite number >= 0. Received: lr=True"),
+        ({"below": 1.0}, 1.0, "lr must be a finite number in [0, 1). Received"),
+        ({"maximum": 16, "why": " (why)"}, 17, "lr must be at most 16 (why). Rec"),
+    ],
+)
+def test_number_refused(kwargs, value, message):
+    from keras_resnet._validation import check_number
+
+    with pytest.raises(ValueError) as info:
+        check_number("lr", value, **kwargs)
+    assert message in str(info.value)
+
+
+def test_number_and_choice_accepted():
+    from keras_resnet._validation import check_choice, check_number
+
+    check_number("lr", 0.1, positive=True, maximum=16)
+    check_number("label_smoothing", 0, below=1.0)
+    check_choice("optimizer", "sgd", ("sgd", "adamw"))
+    with pytest.raises(ValueError) as info:
+        check_choice("optimizer", "lamb", ("sgd", "adamw"))
+    assert str(info.value) == (
+        "optimizer must be one of sgd, adamw. Received: optimizer='lamb'"
+    )
