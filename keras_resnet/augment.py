@@ -11,22 +11,21 @@ weights (and by ``BackupAndRestore``), so a resumed run continues the same
 random stream, unlike a ``keras.random.SeedGenerator``, whose state
 ``BackupAndRestore`` does not restore.
 
-Mixup and CutMix change the labels, so they are not model layers:
-``mix_batch`` applies them to a batch of ``(images, one-hot labels)`` with
-``keras.ops`` (the NumPy loader uses it); ``make_pipeline`` uses the
-``tf.data`` version in ``keras_resnet.data.mixing``.
+Mixup and CutMix change the labels, so they are not model layers: they run
+in the input pipeline (``keras_resnet.data.mixing.mix_batch``, one NumPy
+implementation for ``tf.data`` and the NumPy loader).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import keras
 from keras import ops
 
-from keras_resnet._validation import check_int
-
-AUGMENTS = ("standard", "none")
+from keras_resnet._validation import check_choice, check_int, fail
+from keras_resnet.data.choices import AUGMENTS
 
 
 class _StatelessSeed(keras.random.SeedGenerator):
@@ -43,15 +42,23 @@ class _StatelessSeed(keras.random.SeedGenerator):
         return self._seed_tensor
 
 
+@functools.cache
+def _seed_dtype() -> str:
+    """The dtype of ``keras.random`` seeds on this backend (int64, uint32, ...).
+
+    Read from a public ``SeedGenerator``'s state, once per process. The layers
+    call it in ``__init__`` so that it never first runs inside a traced step
+    (creating a variable there is not allowed).
+    """
+    return keras.random.SeedGenerator(0).state.dtype
+
+
 def stateless_seed(seed: int, counter) -> keras.random.SeedGenerator:
     """A seed for ``keras.random`` functions that depends only on ``(seed, counter)``."""
-    from keras.src.backend import random_seed_dtype
-
-    dtype = random_seed_dtype()
     pair = ops.stack(
         [ops.convert_to_tensor(seed % 2**31, "int32"), ops.cast(counter, "int32")]
     )
-    return _StatelessSeed(ops.cast(pair, dtype))
+    return _StatelessSeed(ops.cast(pair, _seed_dtype()))
 
 
 class _CountingAugmentation(keras.layers.Layer):
@@ -62,7 +69,8 @@ class _CountingAugmentation(keras.layers.Layer):
     def __init__(self, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
+            fail("seed", seed, "must be an integer")
+        _seed_dtype()  # cached now, outside any traced call
         self.seed = seed
         self.supports_masking = True
 
@@ -191,10 +199,7 @@ def build_augmentation(
         One layer, a ``keras.Sequential`` named ``"augmentation"`` of two, or
         None when there is nothing to do.
     """
-    if augment not in AUGMENTS:
-        raise ValueError(
-            f"augment must be one of {', '.join(AUGMENTS)}. Received: augment={augment!r}"
-        )
+    check_choice("augment", augment, AUGMENTS)
     check_int("cutout", cutout, minimum=0)
     layers = []
     if augment == "standard":
@@ -216,72 +221,10 @@ def build_normalization(
         std: Per-channel standard deviation in pixel units.
     """
     mean, std = list(mean), list(std)
-    if len(mean) != len(std) or not mean or min(std) <= 0:
-        raise ValueError(
-            "mean and std must have one entry per channel, std > 0. "
-            f"Received: mean={mean}, std={std}"
-        )
+    if not mean:
+        fail("mean", mean, "must have one entry per channel")
+    if len(std) != len(mean) or min(std) <= 0:
+        fail("std", std, f"must have one entry > 0 per channel of mean={mean}")
     return keras.layers.Normalization(
         mean=mean, variance=[s * s for s in std], name="normalization"
     )
-
-
-def mix_batch(
-    images,
-    one_hot,
-    *,
-    seed: tuple[int, int],
-    mixup_alpha: float = 0.0,
-    cutmix_alpha: float = 0.0,
-):
-    """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) on one batch.
-
-    Built from ``keras.ops`` (any backend). One coefficient and one box per
-    batch; with both alphas positive, each batch uses one of them with
-    probability 1/2.
-
-    Args:
-        images: ``(B, H, W, C)`` batch.
-        one_hot: ``(B, num_classes)`` labels.
-        seed: ``(seed, counter)``: the same pair mixes alike.
-        mixup_alpha: Mixup Beta(alpha, alpha) parameter (0: off).
-        cutmix_alpha: CutMix Beta(alpha, alpha) parameter (0: off).
-
-    Returns:
-        float32 images and float32 mixed labels.
-    """
-    x = ops.cast(images, "float32")
-    y = ops.cast(one_hot, "float32")
-    if mixup_alpha <= 0 and cutmix_alpha <= 0:
-        return x, y
-    base, counter = seed
-    draws = keras.random.uniform((3,), seed=stateless_seed(base, counter * 4))
-    perm = ops.argsort(
-        keras.random.uniform(
-            ops.shape(y)[:1], seed=stateless_seed(base, counter * 4 + 1)
-        )
-    )
-    use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or bool(draws[0] < 0.5))
-    alpha = cutmix_alpha if use_cutmix else mixup_alpha
-    lam = keras.random.beta(
-        (), alpha, alpha, seed=stateless_seed(base, counter * 4 + 2)
-    )
-    x_other, y_other = ops.take(x, perm, axis=0), ops.take(y, perm, axis=0)
-    if not use_cutmix:
-        return lam * x + (1 - lam) * x_other, lam * y + (1 - lam) * y_other
-    mask, area = _box(x.shape[1], x.shape[2], lam, draws[1:])
-    mixed = ops.where(mask[None, :, :, None], x_other, x)
-    return mixed, (1 - area) * y + area * y_other
-
-
-def _box(height: int, width: int, lam, centre):
-    cut = ops.sqrt(1.0 - lam)
-    half_h = ops.cast(height * cut / 2, "int32")
-    half_w = ops.cast(width * cut / 2, "int32")
-    cy, cx = ops.cast(centre[0] * height, "int32"), ops.cast(centre[1] * width, "int32")
-    y0, y1 = ops.maximum(cy - half_h, 0), ops.minimum(cy + half_h, height)
-    x0, x1 = ops.maximum(cx - half_w, 0), ops.minimum(cx + half_w, width)
-    rows, cols = ops.arange(height), ops.arange(width)
-    mask = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
-    area = ops.cast((y1 - y0) * (x1 - x0), "float32") / (height * width)
-    return mask, area

@@ -10,7 +10,7 @@ where ``tf.data`` or TFDS is used.
 
 from __future__ import annotations
 
-from keras_resnet._validation import check_int
+from keras_resnet._validation import check_int, check_number, fail
 from keras_resnet.data.images import MAX_IMAGE_PIXELS, read_image
 from keras_resnet.data.pipeline import epoch_permutation, make_pipeline
 from keras_resnet.data.splits import DatasetSplits, build_splits
@@ -85,14 +85,8 @@ def load_dataset(
 
 def _check_arguments(source, validation_split, max_train, max_test) -> None:
     if not isinstance(source, str) or not source:
-        raise ValueError(
-            f"source must be a non-empty string (name or path). Received: source={source!r}"
-        )
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(
-            "validation_split must be in [0, 1). "
-            f"Received: validation_split={validation_split!r}"
-        )
+        fail("source", source, "must be a non-empty string (name or path)")
+    check_number("validation_split", validation_split, below=1.0)
     check_int("max_train_examples", max_train, allow_none=True)
     check_int("max_test_examples", max_test, allow_none=True)
 

@@ -3,8 +3,9 @@
 Same semantics as ``make_pipeline``: the order of epoch ``e`` is
 ``epoch_permutation(n, seed, e)``, training drops the last partial batch, and
 evaluation keeps every example in order. With the same seed it yields the
-same batches as ``make_pipeline`` (without mixing). Works on any backend, and
-where TensorFlow is not installed (JAX machines).
+same batches as ``make_pipeline``, mixed ones included (both call
+``keras_resnet.data.mixing.mix_batch``). Works on any backend, and where
+TensorFlow is not installed (JAX machines).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_resnet.data.pipeline import check_batching, check_mixing, epoch_permutation
+from keras_resnet.data.mixing import mix_batch, one_hot
+from keras_resnet.data.pipeline import (
+    check_batching,
+    check_lengths,
+    check_mixing,
+    check_training_batch,
+    epoch_permutation,
+)
 
 
 class ArrayLoader(keras.utils.PyDataset):
@@ -32,7 +40,7 @@ class ArrayLoader(keras.utils.PyDataset):
         seed: Seed of the order (and of mixing).
         initial_epoch: The epoch (0-based) the first pass corresponds to.
         num_classes: Required for mixup/cutmix (labels become one-hot).
-        mixup_alpha: Mixup Beta parameter (0: off), see ``augment.mix_batch``.
+        mixup_alpha: Mixup Beta parameter (0: off), see ``mixing.mix_batch``.
         cutmix_alpha: CutMix Beta parameter (0: off).
         **kwargs: ``keras.utils.PyDataset`` arguments (``workers``, ...).
     """
@@ -54,7 +62,10 @@ class ArrayLoader(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.images = np.asarray(images)
         self.labels = np.asarray(labels).astype(np.int64)
-        _check(self.images, self.labels, batch_size, training, initial_epoch)
+        check_lengths(self.images, self.labels)
+        check_batching(batch_size, seed, initial_epoch)
+        if training:
+            check_training_batch(batch_size, len(self.labels))
         check_mixing(num_classes, mixup_alpha, cutmix_alpha)
         self.batch_size = batch_size
         self.training = training
@@ -98,17 +109,15 @@ class ArrayLoader(keras.utils.PyDataset):
         return epoch_permutation(len(self.labels), self.seed, self.epoch)
 
     def _mix(self, images, labels, index):
-        from keras_resnet.augment import mix_batch
-
-        one_hot = np.eye(self.num_classes, dtype=np.float32)[labels]
-        x, y = mix_batch(
+        return mix_batch(
             images,
-            one_hot,
-            seed=(self.seed, self.epoch * 1_000_003 + index),
+            one_hot(labels, self.num_classes),
+            seed=self.seed,
+            epoch=self.epoch,
+            step=index,
             mixup_alpha=self.mixup_alpha,
             cutmix_alpha=self.cutmix_alpha,
         )
-        return keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
 
 
 class _SetEpoch(keras.callbacks.Callback):
@@ -118,17 +127,3 @@ class _SetEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._loader.set_epoch(epoch)
-
-
-def _check(images, labels, batch_size, training, initial_epoch) -> None:
-    if len(images) != len(labels) or len(labels) == 0:
-        raise ValueError(
-            "images and labels must be non-empty and of equal length. "
-            f"Received: {len(images)} images, {len(labels)} labels"
-        )
-    check_batching(batch_size, initial_epoch)
-    if training and batch_size > len(labels):
-        raise ValueError(
-            f"batch_size exceeds the {len(labels)} training examples. "
-            f"Received: batch_size={batch_size}"
-        )

@@ -1,71 +1,110 @@
-"""Mixup and CutMix as a ``tf.data`` batch map (TensorFlow ops, stateless seeds).
+"""Mixup and CutMix: one NumPy implementation for both input paths.
 
-The same operations for any Keras backend are ``keras_resnet.augment.mix_batch``
-(used by the NumPy loader). Mixup: Zhang et al. 2018; CutMix: Yun et al. 2019.
-One mixing coefficient and one box per batch, as in the reference code.
+Mixup (Zhang et al. 2018) and CutMix (Yun et al. 2019) change the labels, so
+they run in the input pipeline, not in the model. ``make_pipeline`` (tf.data)
+calls ``mix_batch`` through ``tf.numpy_function`` and the NumPy
+``ArrayLoader`` calls it directly, so for the same ``(seed, epoch, step)``
+both paths give the same mixed batch. Every draw comes from one NumPy
+generator keyed by ``(seed, epoch, step)``: a resumed run mixes its batches
+as an uninterrupted one would. One coefficient and one box per batch, as in
+the reference code.
+
+Imports neither Keras nor TensorFlow.
 """
 
 from __future__ import annotations
 
+import math
 
-def mix_batch_tf(images, one_hot, *, seed, mixup_alpha: float, cutmix_alpha: float):
-    """Mix a batch with a shuffled copy of itself.
+import numpy as np
+
+# Part of the generator's key: keeps these draws apart from the order of
+# ``epoch_permutation``, which keys a generator by (seed, epoch).
+_STREAM = 0x6D6978
+
+
+def one_hot(labels, num_classes: int) -> np.ndarray:
+    """float32 ``(B, num_classes)`` one-hot rows of integer ``labels``."""
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
+
+
+def mix_batch(
+    images,
+    one_hot_labels,
+    *,
+    seed: int,
+    epoch: int = 0,
+    step: int = 0,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mix a batch with a shuffled copy of itself (Mixup or CutMix).
+
+    With both alphas positive, each batch uses one of them with probability
+    1/2. The draws, in this order: the Mixup-or-CutMix coin, the partner
+    permutation, the coefficient ``lam ~ Beta(alpha, alpha)`` and the CutMix
+    box centre.
 
     Args:
         images: ``(B, H, W, C)`` batch (any numeric dtype).
-        one_hot: ``(B, num_classes)`` float labels.
-        seed: Pair of integers or scalar tensors; the same seed mixes alike.
-        mixup_alpha: Mixup Beta parameter (0: off).
-        cutmix_alpha: CutMix Beta parameter (0: off). With both on, each
-            batch uses one of them with probability 1/2.
+        one_hot_labels: ``(B, num_classes)`` labels (see ``one_hot``).
+        seed: Seed of the run (non-negative).
+        epoch: Epoch of the batch (0-based).
+        step: Index of the batch in its epoch.
+        mixup_alpha: Mixup Beta(alpha, alpha) parameter (0: off).
+        cutmix_alpha: CutMix Beta(alpha, alpha) parameter (0: off).
 
     Returns:
-        float32 images and mixed float32 labels.
+        float32 images and float32 mixed labels. CutMix weighs the pasted
+        image's label by the exact fraction of pixels pasted.
     """
-    import tensorflow as tf
-
-    seed = tf.stack([tf.cast(s, tf.int64) for s in seed])
-    keys = tf.random.experimental.stateless_split(seed, 4)
-    x = tf.cast(images, tf.float32)
-    y = tf.cast(one_hot, tf.float32)
-    perm = tf.argsort(tf.random.stateless_uniform(tf.shape(x)[:1], keys[0]))
-
-    def mixup():
-        lam = _beta(tf, mixup_alpha, keys[2])
-        mixed_x = lam * x + (1.0 - lam) * tf.gather(x, perm)
-        return mixed_x, lam * y + (1.0 - lam) * tf.gather(y, perm)
-
-    def cutmix():
-        lam = _beta(tf, cutmix_alpha, keys[2])
-        mask, area = _box_mask(tf, tf.shape(x), lam, keys[3])
-        mixed_x = tf.where(mask[None, :, :, None], tf.gather(x, perm), x)
-        return mixed_x, (1.0 - area) * y + area * tf.gather(y, perm)
-
-    if mixup_alpha > 0 and cutmix_alpha > 0:
-        use_cutmix = tf.random.stateless_uniform((), keys[1]) < 0.5
-        return tf.cond(use_cutmix, cutmix, mixup)
-    return cutmix() if cutmix_alpha > 0 else mixup()
+    x = np.array(images, dtype=np.float32)  # a copy: CutMix writes into it
+    y = np.asarray(one_hot_labels, dtype=np.float32)
+    if mixup_alpha <= 0 and cutmix_alpha <= 0:
+        return x, y
+    rng = np.random.default_rng([seed, epoch, step, _STREAM])
+    coin = rng.random()
+    use_cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or coin < 0.5)
+    perm = rng.permutation(len(y))
+    alpha = cutmix_alpha if use_cutmix else mixup_alpha
+    lam = float(rng.beta(alpha, alpha))
+    centre = rng.random(2)
+    if not use_cutmix:
+        # float32 weights keep the result float32 (NumPy 2 promotion rules).
+        keep, take = np.float32(lam), np.float32(1.0 - lam)
+        return keep * x + take * x[perm], keep * y + take * y[perm]
+    height, width = x.shape[1], x.shape[2]
+    top, bottom, left, right = cutmix_box(height, width, lam, centre)
+    x[:, top:bottom, left:right] = x[perm, top:bottom, left:right]
+    pasted = np.float32((bottom - top) * (right - left) / (height * width))
+    return x, (1 - pasted) * y + pasted * y[perm]
 
 
-def _beta(tf, alpha: float, key):
-    gammas = tf.random.stateless_gamma((2,), key, alpha=alpha)
-    return gammas[0] / (gammas[0] + gammas[1])
+def cutmix_box(
+    height: int, width: int, lam: float, centre
+) -> tuple[int, int, int, int]:
+    """The box CutMix pastes: about ``1 - lam`` of the image, clipped at the borders.
 
+    Its sides are ``sqrt(1 - lam)`` of the image's (rounded down to an even
+    number of pixels), centred at ``centre`` (two fractions in [0, 1)), as in
+    Yun et al. 2019.
 
-def _box_mask(tf, shape, lam, key):
-    """A box covering about ``1 - lam`` of the image; returns (mask, exact area)."""
-    height, width = shape[1], shape[2]
-    cut = tf.sqrt(1.0 - lam)
-    half_h = tf.cast(tf.cast(height, tf.float32) * cut / 2, tf.int32)
-    half_w = tf.cast(tf.cast(width, tf.float32) * cut / 2, tf.int32)
-    centre = tf.random.stateless_uniform((2,), key)
-    cy = tf.cast(centre[0] * tf.cast(height, tf.float32), tf.int32)
-    cx = tf.cast(centre[1] * tf.cast(width, tf.float32), tf.int32)
-    y0, y1 = tf.maximum(cy - half_h, 0), tf.minimum(cy + half_h, height)
-    x0, x1 = tf.maximum(cx - half_w, 0), tf.minimum(cx + half_w, width)
-    rows, cols = tf.range(height), tf.range(width)
-    mask = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
-    area = tf.cast((y1 - y0) * (x1 - x0), tf.float32) / tf.cast(
-        height * width, tf.float32
+    Args:
+        height: Image height in pixels.
+        width: Image width in pixels.
+        lam: Mixing coefficient in [0, 1]: the fraction of the image kept.
+        centre: ``(row, column)`` of the box centre as fractions of the size.
+
+    Returns:
+        ``(top, bottom, left, right)``: rows ``top:bottom`` and columns
+        ``left:right`` are pasted.
+    """
+    cut = math.sqrt(1.0 - lam)
+    half_h, half_w = int(height * cut / 2), int(width * cut / 2)
+    row, col = int(centre[0] * height), int(centre[1] * width)
+    return (
+        max(row - half_h, 0),
+        min(row + half_h, height),
+        max(col - half_w, 0),
+        min(col + half_w, width),
     )
-    return mask, area

@@ -5,8 +5,9 @@ function of ``(seed, e)`` only, so a run resumed at epoch ``e`` (pass
 ``initial_epoch=e``) sees exactly the batches an uninterrupted run would,
 and the NumPy ``ArrayLoader`` yields the same batches as this pipeline. The
 host only gathers uint8 batches; augmentation runs on the device (see
-``keras_resnet.augment``). Mixup/CutMix, when enabled, run here as one
-vectorized map per batch, because they change the labels.
+``keras_resnet.augment``). Mixup/CutMix, when enabled, run here as one map
+per batch, because they change the labels: ``keras_resnet.data.mixing``,
+the same NumPy code the ``ArrayLoader`` calls, so both mix alike.
 
 TensorFlow is imported inside the functions, so importing this module does
 not need it.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_resnet._validation import check_int
+from keras_resnet._validation import check_int, check_number, fail
 
 _NO_END = 2**62
 
@@ -41,11 +42,7 @@ def as_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
         )
         x = np.concatenate([b[0] for b in batches])
         y = np.concatenate([b[1] for b in batches])
-    if len(x) != len(y) or len(y) == 0:
-        raise ValueError(
-            "dataset must hold as many images as labels, at least one. "
-            f"Received: dataset with {len(x)} images and {len(y)} labels"
-        )
+    check_lengths(x, y)
     return x, y.astype(np.int64)
 
 
@@ -86,18 +83,18 @@ def make_pipeline(
         A ``tf.data.Dataset`` of ``(uint8 images (B, H, W, 3), int64 labels)``
         batches (float32 images and one-hot labels when mixing).
     """
-    _check(batch_size, initial_epoch, epochs, num_classes, mixup_alpha, cutmix_alpha)
+    check_batching(batch_size, seed, initial_epoch)
+    check_int("epochs", epochs, minimum=0, allow_none=True)
+    if epochs is not None and epochs < initial_epoch:
+        fail("epochs", epochs, f"must be >= initial_epoch={initial_epoch}")
+    check_mixing(num_classes, mixup_alpha, cutmix_alpha)
     import tensorflow as tf
 
     x, y = as_arrays(dataset)
     if not training:
         return _evaluation_batches(tf, x, y, batch_size)
+    check_training_batch(batch_size, len(y))
     steps = len(y) // batch_size
-    if steps < 1:
-        raise ValueError(
-            f"batch_size exceeds the {len(y)} training examples. "
-            f"Received: batch_size={batch_size}"
-        )
     images, labels = tf.constant(x), tf.constant(y)
 
     def epoch_batches(epoch):
@@ -117,23 +114,42 @@ def make_pipeline(
     stream = tf.data.Dataset.range(initial_epoch, end).flat_map(epoch_batches)
     stream = stream.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if mixup_alpha > 0 or cutmix_alpha > 0:
-        from keras_resnet.data.mixing import mix_batch_tf
-
-        def mix(epoch, step, batch_x, batch_y):
-            return mix_batch_tf(
-                batch_x,
-                tf.one_hot(batch_y, num_classes),
-                seed=(seed, epoch * 1_000_003 + step),
-                mixup_alpha=mixup_alpha,
-                cutmix_alpha=cutmix_alpha,
-            )
-
+        mix = _tf_mixing(tf, seed, num_classes, mixup_alpha, cutmix_alpha)
         stream = stream.map(
             mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
     else:
         stream = stream.map(lambda epoch, step, bx, by: (bx, by))
     return stream.prefetch(tf.data.AUTOTUNE)
+
+
+def _tf_mixing(tf, seed, num_classes, mixup_alpha, cutmix_alpha):
+    """A batch map running ``mixing.mix_batch``: the ``ArrayLoader``'s own code."""
+    from keras_resnet.data.mixing import mix_batch, one_hot
+
+    def mix_numpy(epoch, step, images, labels):
+        return mix_batch(
+            images,
+            one_hot(labels, num_classes),
+            seed=seed,
+            epoch=int(epoch),
+            step=int(step),
+            mixup_alpha=mixup_alpha,
+            cutmix_alpha=cutmix_alpha,
+        )
+
+    def mix(epoch, step, images, labels):
+        x, y = tf.numpy_function(
+            mix_numpy,
+            [epoch, step, images, labels],
+            [tf.float32, tf.float32],
+            stateful=False,
+        )
+        x.set_shape(images.shape)
+        y.set_shape((images.shape[0], num_classes))
+        return x, y
+
+    return mix
 
 
 def _evaluation_batches(tf, x, y, batch_size):
@@ -147,28 +163,32 @@ def _evaluation_batches(tf, x, y, batch_size):
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _check(batch_size, initial_epoch, epochs, num_classes, mixup_alpha, cutmix_alpha):
-    check_batching(batch_size, initial_epoch)
-    if epochs is not None and epochs < initial_epoch:
-        raise ValueError(
-            f"epochs must be >= initial_epoch={initial_epoch}. Received: epochs={epochs}"
-        )
-    check_mixing(num_classes, mixup_alpha, cutmix_alpha)
-
-
-def check_batching(batch_size, initial_epoch) -> None:
-    """Validate the batch size and first epoch shared by pipeline and loader."""
+def check_batching(batch_size, seed, initial_epoch) -> None:
+    """Validate the batch size, seed and first epoch shared by pipeline and loader."""
     check_int("batch_size", batch_size)
+    # NumPy generators (the order, the mixing) take non-negative seeds only.
+    check_int("seed", seed, minimum=0)
     check_int("initial_epoch", initial_epoch, minimum=0)
+
+
+def check_lengths(images, labels) -> None:
+    """Refuse an empty split or one whose image and label counts differ."""
+    check_int("len(labels)", len(labels))
+    if len(images) != len(labels):
+        fail("len(labels)", len(labels), f"must equal len(images)={len(images)}")
+
+
+def check_training_batch(batch_size, num_examples) -> None:
+    """Refuse a training batch larger than the split (no full batch to draw)."""
+    if batch_size > num_examples:
+        fail("batch_size", batch_size, f"exceeds the {num_examples} training examples")
 
 
 def check_mixing(num_classes, mixup_alpha, cutmix_alpha) -> None:
     """Validate the mixup/cutmix arguments shared by pipeline and loader."""
-    for name, value in (("mixup_alpha", mixup_alpha), ("cutmix_alpha", cutmix_alpha)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
-    if (mixup_alpha > 0 or cutmix_alpha > 0) and not num_classes:
-        raise ValueError(
-            "num_classes is required for mixup/cutmix (one-hot labels). "
-            f"Received: num_classes={num_classes!r}"
-        )
+    check_number("mixup_alpha", mixup_alpha)
+    check_number("cutmix_alpha", cutmix_alpha)
+    if mixup_alpha > 0 or cutmix_alpha > 0:
+        if num_classes is None:
+            fail("num_classes", num_classes, "is required for mixup/cutmix")
+        check_int("num_classes", num_classes)

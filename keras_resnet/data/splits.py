@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_resnet._validation import check_choice
 from keras_resnet.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -92,11 +93,7 @@ class DatasetSplits:
 
         TensorFlow is imported here, so array users never need it.
         """
-        if split not in self.arrays:
-            raise ValueError(
-                f"No {split!r} split; available: {', '.join(self.arrays)}. "
-                f"Received: split={split!r}"
-            )
+        check_choice("split", split, self.arrays)
         import tensorflow as tf
 
         return tf.data.Dataset.from_tensor_slices(self.arrays[split])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_resnet._validation import check_int
 from keras_resnet.data.splits import RawData
 
 CLASS_NAMES = (
@@ -70,8 +71,7 @@ def make_synthetic(
     Returns:
         uint8 images ``(N, S, S, 3)`` and int64 labels ``(N,)``.
     """
-    if image_size < 8:
-        raise ValueError(f"image_size must be >= 8. Received: image_size={image_size}")
+    check_int("image_size", image_size, minimum=8)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_examples) % len(CLASS_NAMES))
     grid = np.arange(image_size, dtype=np.float64)

@@ -103,42 +103,6 @@ def test_loader_evaluation(arrays):
         loader[5]
 
 
-@pytest.mark.parametrize("kind", ["mixup", "cutmix", "both"])
-def test_pipeline_mixing(arrays, kind):
-    alphas = {"mixup": (0.4, 0.0), "cutmix": (0.0, 1.0), "both": (0.4, 1.0)}[kind]
-    make = lambda: make_pipeline(  # noqa: E731
-        arrays,
-        batch_size=20,
-        training=True,
-        seed=7,
-        epochs=1,
-        num_classes=10,
-        mixup_alpha=alphas[0],
-        cutmix_alpha=alphas[1],
-    )
-    first, second = _batches(make()), _batches(make())
-    bx, by = first[0]
-    assert bx.dtype == np.float32 and by.shape == (20, 10)
-    np.testing.assert_allclose(by.sum(1), 1.0, rtol=1e-5)
-    assert (by.max(1) < 1.0).any()  # some labels really are mixed
-    assert np.array_equal(bx, second[0][0])
-
-
-@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
-def test_loader_mixing(arrays, kind):
-    alphas = {"mixup": {"mixup_alpha": 0.4}, "cutmix": {"cutmix_alpha": 1.0}}[kind]
-    loader = ArrayLoader(
-        *arrays, batch_size=20, training=True, num_classes=10, **alphas
-    )
-    x, y = loader[0]
-    x2, _ = loader[0]
-    assert x.shape == (20, 8, 8, 3) and y.shape == (20, 10)
-    np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-5)
-    assert np.array_equal(x, x2)
-    if kind == "cutmix":  # pasted pixels are whole pixels of other images
-        assert np.array_equal(x, np.round(x))
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -147,6 +111,8 @@ def test_loader_mixing(arrays, kind):
         ({"batch_size": 8, "initial_epoch": -1}, "initial_epoch=-1"),
         ({"batch_size": 8, "mixup_alpha": 0.2}, "num_classes=None"),
         ({"batch_size": 8, "cutmix_alpha": -1.0}, "cutmix_alpha=-1.0"),
+        ({"batch_size": 8, "mixup_alpha": float("nan")}, "mixup_alpha=nan"),
+        ({"batch_size": 8, "seed": -1}, "seed=-1"),
     ],
 )
 def test_pipeline_bad_arguments(arrays, kwargs, message):
@@ -154,3 +120,15 @@ def test_pipeline_bad_arguments(arrays, kwargs, message):
         make_pipeline(arrays, training=True, **kwargs)
     with pytest.raises(ValueError, match=message):
         ArrayLoader(*arrays, training=True, **kwargs)
+
+
+def test_bad_epochs_and_lengths(arrays):
+    with pytest.raises(ValueError, match=r"initial_epoch=2\. Received: epochs=1$"):
+        make_pipeline(arrays, batch_size=8, training=True, initial_epoch=2, epochs=1)
+    x, y = arrays
+    with pytest.raises(
+        ValueError, match=r"len\(images\)=103\. Received: len\(labels\)=3$"
+    ):
+        make_pipeline((x, y[:3]), batch_size=1, training=False)
+    with pytest.raises(ValueError, match=r"Received: len\(labels\)=0$"):
+        ArrayLoader(x[:0], y[:0], batch_size=1, training=False)
