@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from keras_resnet._validation import check_int
@@ -79,19 +81,33 @@ def make_synthetic(
     radius = rng.uniform(0.22, 0.38, num_examples) * image_size
     centre = rng.uniform(0.35, 0.65, (num_examples, 2)) * image_size
     colour = _COLOURS[labels] + rng.uniform(-35, 35, (num_examples, 3))
+    shapes = np.empty((num_examples, image_size, image_size, 1), dtype=bool)
     for label in range(len(CLASS_NAMES)):
         idx = np.flatnonzero(labels == label)
         dy = grid[None, :, None] - centre[idx, 0, None, None]
         dx = grid[None, None, :] - centre[idx, 1, None, None]
-        mask = _shape_mask(label, dy, dx, radius[idx, None, None])
-        images[idx] = np.where(mask[..., None], colour[idx, None, None], images[idx])
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+        shapes[idx, ..., 0] = _shape_mask(label, dy, dx, radius[idx, None, None])
+    # In place: the images are the largest arrays here (float64, 4 x uint8).
+    np.copyto(images, colour[:, None, None, :], where=shapes)
+    np.clip(images, 0, 255, out=images)
+    return images.astype(np.uint8), labels.astype(np.int64)
 
 
 def load_synthetic(
     *, num_train: int = 5000, num_test: int = 1000, image_size: int = 32, seed: int = 0
 ) -> RawData:
     """The synthetic source: independent train and test draws."""
-    x_train, y_train = make_synthetic(num_train, image_size=image_size, seed=seed)
-    x_test, y_test = make_synthetic(num_test, image_size=image_size, seed=seed + 1)
+    x_train, y_train = _make_once(num_train, image_size, seed)
+    x_test, y_test = _make_once(num_test, image_size, seed + 1)
     return RawData("synthetic", CLASS_NAMES, x_train, y_train, x_test, y_test)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached(num_examples: int, image_size: int, seed: int):
+    return make_synthetic(num_examples, image_size=image_size, seed=seed)
+
+
+def _make_once(num_examples: int, image_size: int, seed: int):
+    """``make_synthetic`` computed once per process (about a second for the
+    train split); callers get copies, so the cached arrays stay unchanged."""
+    return tuple(a.copy() for a in _cached(num_examples, image_size, seed))

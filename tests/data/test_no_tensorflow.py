@@ -8,18 +8,13 @@ import sys
 import numpy as np
 import pytest
 from data_helpers import make_tar, write_cifar10_python, write_image_tree
+from import_blocker import blocked_prelude
 
-SCRIPT = r"""
-import json, sys
-
-
-class BlockTensorFlow:  # any `import tensorflow...` now fails, as if not installed
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-
-
-sys.meta_path.insert(0, BlockTensorFlow())
+# Any `import tensorflow...` fails in this process, as if it were not installed.
+SCRIPT = (
+    blocked_prelude("tensorflow", "tensorflow_datasets")
+    + r"""
+import json
 import numpy as np
 import keras
 from keras_resnet.data import load_dataset
@@ -45,6 +40,7 @@ out["steps"] = [int(np.asarray(w)) for w in model.non_trainable_weights if w.dty
 out["tensorflow"] = "tensorflow" in sys.modules
 print(json.dumps(out))
 """
+)
 
 
 @pytest.mark.slow

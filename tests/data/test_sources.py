@@ -29,6 +29,18 @@ def test_synthetic_is_deterministic_and_balanced():
     assert np.bincount(y1).tolist() == [20] * 10
 
 
+def test_synthetic_source_is_generated_once_and_handed_out_as_copies():
+    from keras_resnet.data.sources import read_source
+
+    first = read_source("synthetic", seed=0, data_dir=None)
+    first.x_train[:] = 0  # a caller writing into its arrays
+    second = read_source("synthetic", seed=0, data_dir=None)
+    x, y = make_synthetic(5000, seed=0)
+    assert np.array_equal(second.x_train, x) and np.array_equal(second.y_train, y)
+    assert second.x_train is not first.x_train
+    assert np.array_equal(second.x_test, make_synthetic(1000, seed=1)[0])
+
+
 def test_synthetic_classes_are_separable_by_a_simple_rule():
     # The shape sits in the centre; the mean colour of the central patch
     # alone should already beat chance by far (nearest class centroid).
