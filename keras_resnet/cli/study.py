@@ -119,11 +119,11 @@ def compare(
         config, callbacks = epoch_progress(
             config, verbose_given=_verbose_given(training)
         )
+    from keras_resnet.run_layout import is_completed
     from keras_resnet.study import compare as run_study
-    from keras_resnet.study.runs import is_completed_run
 
     for name in models:
-        state = "completed, reused" if is_completed_run(folder / "runs" / name) else ""
+        state = "completed, reused" if is_completed(folder / "runs" / name) else ""
         click.echo(f"{name}: {state or 'to train'} -> {folder / 'runs' / name}")
     with contextlib.nullcontext() if quiet else library_progress():
         results = run_study(

@@ -11,16 +11,11 @@ from typing import Any
 
 from keras_resnet.errors import RunDirectoryError
 from keras_resnet.models import get_model_info
+from keras_resnet.run_layout import has_config, has_history, is_completed
 from keras_resnet.study.figures import plot_records
 from keras_resnet.study.report import write_results
-from keras_resnet.study.runs import (
-    RunRecord,
-    is_completed_run,
-    is_run_dir,
-    load_run,
-)
+from keras_resnet.study.runs import RunRecord, load_run
 from keras_resnet.train.config import TrainConfig
-from keras_resnet.train.rundir import CONFIG
 
 STUDY_MODELS = ("baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip")
 
@@ -103,7 +98,7 @@ def compare(
     trained, reused = [], []
     for index, name in enumerate(names, start=1):
         run_dir = output / "runs" / name
-        trains = overwrite or not is_completed_run(run_dir)
+        trains = overwrite or not is_completed(run_dir)
         if progress is not None:
             progress(index, len(names), name, trains)
         if not trains:
@@ -113,7 +108,7 @@ def compare(
         _train(
             config,
             # Only a run directory can be resumed (a bare folder is not one).
-            resume=resume and (run_dir / CONFIG).is_file() and not overwrite,
+            resume=resume and has_config(run_dir) and not overwrite,
             overwrite=overwrite,
             callbacks=callbacks,
         )
@@ -162,7 +157,9 @@ def study_models(output_dir: str | os.PathLike) -> list[str]:
     """
     runs = Path(output_dir) / "runs"
     present = (
-        sorted(p.name for p in runs.iterdir() if is_run_dir(p)) if runs.is_dir() else []
+        sorted(p.name for p in runs.iterdir() if has_history(p))
+        if runs.is_dir()
+        else []
     )
     if not present:
         raise RunDirectoryError(f"No run directory found in {runs}")

@@ -9,28 +9,32 @@ them out of a study folder, e.g. to commit the runs behind the docs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from keras_resnet.errors import RunDirectoryError
-from keras_resnet.train.rundir import CONFIG as CONFIG_FILE
-from keras_resnet.train.rundir import DATASET as DATASET_FILE
-from keras_resnet.train.rundir import GRADIENTS as GRADIENTS_FILE
-from keras_resnet.train.rundir import HISTORY_CSV as HISTORY_CSV_FILE
-from keras_resnet.train.rundir import HISTORY_JSON as HISTORY_FILE
-from keras_resnet.train.rundir import METRICS as METRICS_FILE
+from keras_resnet.run_layout import (
+    CONFIG_FILE,
+    DATASET_FILE,
+    GRADIENTS_FILE,
+    HISTORY_CSV_FILE,
+    HISTORY_JSON_FILE,
+    METRICS_FILE,
+    has_history,
+    read_config_values,
+    read_json,
+    read_metrics,
+    read_optional_json,
+)
 
 # Everything the report and the figures read: no weights, backups or logs.
 LIGHT_FILES = (
     CONFIG_FILE,
     HISTORY_CSV_FILE,
-    HISTORY_FILE,
+    HISTORY_JSON_FILE,
     METRICS_FILE,
     GRADIENTS_FILE,
     DATASET_FILE,
@@ -77,22 +81,6 @@ class RunRecord:
         return list(range(1, len(self.history.get("loss", [])) + 1))
 
 
-def is_run_dir(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a run directory (it holds ``history.json``)."""
-    return (Path(path) / HISTORY_FILE).is_file()
-
-
-def is_completed_run(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds a run whose ``metrics.json`` says completed."""
-    metrics_path = Path(path) / METRICS_FILE
-    if not metrics_path.is_file():
-        return False
-    try:
-        return bool(_read_json(metrics_path).get("completed", False))
-    except RunDirectoryError:
-        return False
-
-
 def load_run(run_dir: str | os.PathLike) -> RunRecord:
     """Read a run directory.
 
@@ -109,19 +97,21 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
     path = Path(run_dir)
     if not path.is_dir():
         raise RunDirectoryError(f"Run directory not found: {path}")
-    if not is_run_dir(path):
-        raise RunDirectoryError(f"{path} is not a run directory (no {HISTORY_FILE})")
-    history = _read_json(path / HISTORY_FILE)
-    metrics = _read_optional_json(path / METRICS_FILE) or {}
-    dataset = _read_optional_json(path / DATASET_FILE) or {}
-    config = _read_config(path / CONFIG_FILE)
+    if not has_history(path):
+        raise RunDirectoryError(
+            f"{path} is not a run directory (no {HISTORY_JSON_FILE})"
+        )
+    history = read_json(path / HISTORY_JSON_FILE)
+    metrics = read_metrics(path)
+    dataset = read_optional_json(path / DATASET_FILE) or {}
+    config = read_config_values(path)
     model = metrics.get("model") or config.get("model") or path.name
     return RunRecord(
         path=path,
         model=str(model),
         history=history,
         metrics=metrics,
-        gradient_norms=_read_optional_json(path / GRADIENTS_FILE),
+        gradient_norms=read_optional_json(path / GRADIENTS_FILE),
         dataset=dataset,
         config=config,
     )
@@ -139,18 +129,18 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
     runs = []
     for entry in paths:
         path = Path(entry)
-        if is_run_dir(path):
+        if has_history(path):
             runs.append(load_run(path))
             continue
         parent = path / "runs" if (path / "runs").is_dir() else path
         found = (
-            sorted(p for p in parent.iterdir() if is_run_dir(p))
+            sorted(p for p in parent.iterdir() if has_history(p))
             if parent.is_dir()
             else []
         )
         if not found:
             raise RunDirectoryError(
-                f"No run directory found in {path} (expected {HISTORY_FILE})"
+                f"No run directory found in {path} (expected {HISTORY_JSON_FILE})"
             )
         runs.extend(load_run(p) for p in found)
     return runs
@@ -204,29 +194,6 @@ def export_light_runs(
             if (run.path / name).is_file():
                 written.append(Path(shutil.copyfile(run.path / name, folder / name)))
     return written
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as stream:
-            return json.load(stream)
-    except (OSError, json.JSONDecodeError) as error:
-        raise RunDirectoryError(f"Cannot read {path}: {error}") from None
-
-
-def _read_optional_json(path: Path) -> Any:
-    return _read_json(path) if path.is_file() else None
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as stream:
-            values = yaml.safe_load(stream)
-    except (OSError, yaml.YAMLError) as error:
-        raise RunDirectoryError(f"Cannot read {path}: {error}") from None
-    return values if isinstance(values, dict) else {}
 
 
 def _to_float(value: Any) -> float:

@@ -1,8 +1,10 @@
-"""The run directory: its layout, and reading and writing its files.
+"""Writing a run directory: checks, the lock, atomic files and backups.
 
-Every file is written atomically (a temporary file renamed over the target),
-so a run killed at any moment leaves either the old or the new version. See
-the run-directory table in docs/architecture.md.
+The layout itself (file names, completion, reading) is owned by
+``keras_resnet.run_layout``. Every file is written atomically (a temporary
+file renamed over the target), so a run killed at any moment leaves either
+the old or the new version. See the run-directory table in
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime
-import json
 import os
 import pathlib
 import shutil
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keras_resnet.errors import (
     RunDirectoryError,
@@ -24,29 +25,25 @@ from keras_resnet.errors import (
     RunNotFoundError,
     TrainingInterrupted,
 )
+from keras_resnet.run_layout import (
+    BACKUP_DIR,
+    BACKUP_STATE_FILE,
+    CONFIG_FILE,
+    HISTORY_CSV_FILE,
+    HISTORY_JSON_FILE,
+    HISTORY_KEYS,
+    LOCK_FILE,
+    RUN_FILES,
+    TENSORBOARD_DIR,
+    has_config,
+    is_completed,
+    read_json,
+    write_json,
+)
 from keras_resnet.train.config import TrainConfig
 
-CONFIG = "config.yaml"
-DATASET = "dataset.json"
-HISTORY_CSV = "history.csv"
-HISTORY_JSON = "history.json"
-GRADIENTS = "gradient_norms.json"
-METRICS = "metrics.json"
-MODEL = "model.keras"
-BEST = "best.keras"
-TENSORBOARD = "tensorboard"
-BACKUP = "backup"
-BACKUP_STATE = "state.json"
-LOCK = ".lock"
-HISTORY_KEYS = (
-    "epoch",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "learning_rate",
-    "epoch_time",
-)
+if TYPE_CHECKING:
+    import keras
 
 
 def default_run_dir(model: str) -> pathlib.Path:
@@ -95,8 +92,8 @@ def check_run_dir(
 def require_run(path: str | os.PathLike) -> None:
     """Raise ``RunNotFoundError`` unless ``path`` holds a run (its config)."""
     path = pathlib.Path(path)
-    if not (path / CONFIG).is_file():
-        what = "does not exist" if not path.exists() else f"holds no {CONFIG}"
+    if not has_config(path):
+        what = "does not exist" if not path.exists() else f"holds no {CONFIG_FILE}"
         raise RunNotFoundError(
             f"cannot resume {path}: it {what}, so it is not a run directory. "
             f"Received: output_dir={os.fspath(path)!r}"
@@ -162,7 +159,7 @@ def lock_holder(path: str | os.PathLike) -> str | None:
     A lock left by a process that no longer runs (on this host) is stale and
     counts as free.
     """
-    text = _read_lock(pathlib.Path(path) / LOCK)
+    text = _read_lock(pathlib.Path(path) / LOCK_FILE)
     if text is None:
         return None
     pid, _, host = text.partition("@")
@@ -211,14 +208,14 @@ def locked_run_dir(path: str | os.PathLike) -> Iterator[pathlib.Path]:
 def remove_temporary_files(path: str | os.PathLike) -> None:
     """Delete the temporary files a killed or failed run may leave in ``path``."""
     path = pathlib.Path(path)
-    names = [name + ".tmp" for name in (CONFIG, DATASET, HISTORY_CSV, HISTORY_JSON)]
-    names += [name + ".tmp" for name in (GRADIENTS, METRICS)]
-    names += [pathlib.Path(name).stem + ".tmp.keras" for name in (MODEL, BEST)]
-    for name in names:
-        (path / name).unlink(missing_ok=True)
-    folder = path / BACKUP
+    for name in RUN_FILES:
+        # write_json and write_history: NAME.tmp; .keras files: STEM.tmp.keras
+        stem, suffix = os.path.splitext(name)
+        temporary = stem + ".tmp.keras" if suffix == ".keras" else name + ".tmp"
+        (path / temporary).unlink(missing_ok=True)
+    folder = path / BACKUP_DIR
     if folder.is_dir():
-        (folder / (BACKUP_STATE + ".tmp")).unlink(missing_ok=True)
+        (folder / (BACKUP_STATE_FILE + ".tmp")).unlink(missing_ok=True)
         for tmp in folder.glob("*.tmp.weights.h5"):
             tmp.unlink(missing_ok=True)
 
@@ -249,9 +246,9 @@ def _remove_created(path, created: list[pathlib.Path], *, only_if_empty: bool):
 
 
 def _acquire_lock(path: pathlib.Path) -> None:
-    lock = path / LOCK
+    lock = path / LOCK_FILE
     mine = f"{os.getpid()}@{socket.gethostname()}"
-    tmp = path / f"{LOCK}.{os.getpid()}.tmp"
+    tmp = path / f"{LOCK_FILE}.{os.getpid()}.tmp"
     tmp.write_text(mine, encoding="utf-8")
     try:
         for _ in range(3):
@@ -271,7 +268,7 @@ def _acquire_lock(path: pathlib.Path) -> None:
 
 
 def _release_lock(path: pathlib.Path) -> None:
-    lock = path / LOCK
+    lock = path / LOCK_FILE
     text = _read_lock(lock)
     if text is not None and text.partition("@")[0] == str(os.getpid()):
         lock.unlink(missing_ok=True)
@@ -300,35 +297,9 @@ def _process_alive(pid: int) -> bool:
 
 def _locked_message(path: pathlib.Path, holder: str) -> str:
     return (
-        f"{path} is in use by another fit ({holder}, lock file {path / LOCK}); "
+        f"{path} is in use by another fit ({holder}, lock file {path / LOCK_FILE}); "
         "wait for it to finish or choose another output directory"
     )
-
-
-def is_completed(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds a run whose ``metrics.json`` says completed."""
-    try:
-        return bool(read_json(pathlib.Path(path) / METRICS).get("completed"))
-    except (OSError, ValueError):
-        return False
-
-
-def write_json(path: str | os.PathLike, value: Any) -> None:
-    """Write ``value`` as indented JSON, atomically."""
-    _atomic_write(path, json.dumps(value, indent=2, allow_nan=True) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file.
-
-    Raises:
-        RunDirectoryError: If the file is not valid JSON.
-    """
-    text = pathlib.Path(path).read_text(encoding="utf-8")
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise RunDirectoryError(f"{os.fspath(path)} is not valid JSON") from None
 
 
 def write_history(run_dir: pathlib.Path, rows: list[dict[str, Any]]) -> None:
@@ -337,20 +308,20 @@ def write_history(run_dir: pathlib.Path, rows: list[dict[str, Any]]) -> None:
         {key for row in rows for key in row} - set(HISTORY_KEYS)
     )
     columns = {key: [row.get(key) for row in rows] for key in keys}
-    write_json(run_dir / HISTORY_JSON, columns)
-    tmp = run_dir / (HISTORY_CSV + ".tmp")
+    write_json(run_dir / HISTORY_JSON_FILE, columns)
+    tmp = run_dir / (HISTORY_CSV_FILE + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, run_dir / HISTORY_CSV)
+    os.replace(tmp, run_dir / HISTORY_CSV_FILE)
 
 
 def write_config(run_dir: pathlib.Path, config: TrainConfig) -> None:
     """Write the resolved configuration to ``config.yaml``."""
-    tmp = run_dir / (CONFIG + ".tmp")
+    tmp = run_dir / (CONFIG_FILE + ".tmp")
     config.to_yaml(tmp)
-    os.replace(tmp, run_dir / CONFIG)
+    os.replace(tmp, run_dir / CONFIG_FILE)
 
 
 def read_config(run_dir: str | os.PathLike) -> TrainConfig:
@@ -359,7 +330,7 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
     Raises:
         RunDirectoryError: If ``config.yaml`` is missing.
     """
-    path = pathlib.Path(run_dir) / CONFIG
+    path = pathlib.Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunDirectoryError(f"{path} not found: not a run directory")
     return TrainConfig.from_yaml(path)
@@ -380,7 +351,29 @@ def dataset_record(splits) -> dict[str, Any]:
     }
 
 
-# -- backups ---------------------------------------------------------------
+# -- models and backups ---------------------------------------------------------------
+
+
+def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> None:
+    """Save ``model`` with stock Keras layers only, through a temporary file.
+
+    Every ``.keras`` file a run writes goes through here: the fused batch
+    norm is a training-time speed detail, so it is swapped for Keras' own
+    layer (same weights, see ``to_stock_layers``) and plain Keras loads the
+    file without this package. The file is written to ``<stem>.tmp.keras``
+    and renamed into place; the temporary file is removed if saving fails.
+    """
+    # Imported here: checking and locking a run directory (fit's start-up)
+    # must not import Keras.
+    from keras_resnet.models.layers import to_stock_layers
+
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    try:
+        to_stock_layers(model).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_backup(run_dir: pathlib.Path, model, state: dict[str, Any]) -> None:
@@ -391,13 +384,13 @@ def save_backup(run_dir: pathlib.Path, model, state: dict[str, Any]) -> None:
     names it, is renamed into place last, so a kill at any moment leaves a
     complete older or newer backup.
     """
-    folder = run_dir / BACKUP
+    folder = run_dir / BACKUP_DIR
     folder.mkdir(exist_ok=True)
     name = f"epoch{state['epoch']:05d}.weights.h5"
     tmp = folder / f"{name}.tmp.weights.h5"
     model.save_weights(tmp)
     os.replace(tmp, folder / name)
-    write_json(folder / BACKUP_STATE, {**state, "weights": name})
+    write_json(folder / BACKUP_STATE_FILE, {**state, "weights": name})
     for old in folder.glob("epoch*.weights.h5"):
         if old.name != name:
             old.unlink()
@@ -405,16 +398,16 @@ def save_backup(run_dir: pathlib.Path, model, state: dict[str, Any]) -> None:
 
 def load_backup(run_dir: pathlib.Path) -> dict[str, Any] | None:
     """The state of the last backup (with ``weights_path``), or None."""
-    path = run_dir / BACKUP / BACKUP_STATE
+    path = run_dir / BACKUP_DIR / BACKUP_STATE_FILE
     if not path.is_file():
         return None
     state = read_json(path)
-    state["weights_path"] = os.fspath(run_dir / BACKUP / state["weights"])
+    state["weights_path"] = os.fspath(run_dir / BACKUP_DIR / state["weights"])
     return state
 
 
 def _has_backup(path: pathlib.Path) -> bool:
-    return (path / BACKUP / BACKUP_STATE).is_file()
+    return (path / BACKUP_DIR / BACKUP_STATE_FILE).is_file()
 
 
 def _check_same_config(path: pathlib.Path, config: TrainConfig) -> None:
@@ -441,11 +434,9 @@ def _check_same_config(path: pathlib.Path, config: TrainConfig) -> None:
 def _clear(path: pathlib.Path) -> None:
     if not path.is_dir():
         return
-    known = {CONFIG, DATASET, HISTORY_CSV, HISTORY_JSON, GRADIENTS, METRICS}
-    known |= {MODEL, BEST}
-    for name in known:
+    for name in RUN_FILES:
         (path / name).unlink(missing_ok=True)
-    for folder in (path / BACKUP, path / TENSORBOARD):
+    for folder in (path / BACKUP_DIR, path / TENSORBOARD_DIR):
         _remove_tree(folder)
 
 
@@ -453,13 +444,6 @@ def _remove_tree(folder: pathlib.Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def remove_backup(run_dir: pathlib.Path) -> None:
     """Delete the backup of a completed run (weights and optimizer state)."""
-    _remove_tree(run_dir / BACKUP)
+    _remove_tree(run_dir / BACKUP_DIR)

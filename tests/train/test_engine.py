@@ -10,9 +10,9 @@ import pytest
 from train_helpers import run_python, tiny_config
 
 from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
+from keras_resnet.run_layout import HISTORY_KEYS
 from keras_resnet.train import evaluate, train
 from keras_resnet.train.optim import build_schedule
-from keras_resnet.train.rundir import HISTORY_KEYS
 
 EPOCHS = 3
 
@@ -152,8 +152,13 @@ class InterruptAt(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, reference_run):
     config = tiny_config(tmp_path / "run", epochs=EPOCHS)
-    with pytest.raises(TrainingInterrupted, match="1 completed epoch"):
+    with pytest.raises(TrainingInterrupted, match="1 completed epoch") as caught:
         train(config, callbacks=[InterruptAt(1, 2)])
+    # The library names its own argument; the command line adds its command.
+    assert str(caught.value).endswith("continue with resume=True")
+    assert "keras-resnet" not in str(caught.value)
+    assert caught.value.run_dir == tmp_path / "run"
+    assert caught.value.completed_epochs == 1
     state = json.loads((tmp_path / "run" / "backup" / "state.json").read_text())
     assert state["epoch"] == 1
     assert (tmp_path / "run" / "model.keras").is_file()

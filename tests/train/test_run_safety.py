@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from train_helpers import tiny_config
 
+from keras_resnet import run_layout
 from keras_resnet.errors import (
     RunDirectoryError,
     RunLockedError,
@@ -43,7 +44,9 @@ def dead_pid() -> int:
 def test_a_live_lock_refuses_naming_the_pid(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        (tmp_path / rundir.LOCK).write_text(f"{holder.pid}@{os.uname().nodename}")
+        (tmp_path / run_layout.LOCK_FILE).write_text(
+            f"{holder.pid}@{os.uname().nodename}"
+        )
         with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
             with rundir.locked_run_dir(tmp_path):
                 pass
@@ -55,14 +58,14 @@ def test_a_live_lock_refuses_naming_the_pid(tmp_path):
 
 
 def test_a_stale_lock_is_taken_over_and_released(tmp_path):
-    (tmp_path / rundir.LOCK).write_text(f"{dead_pid()}@{os.uname().nodename}")
+    (tmp_path / run_layout.LOCK_FILE).write_text(f"{dead_pid()}@{os.uname().nodename}")
     with rundir.locked_run_dir(tmp_path):
-        text = (tmp_path / rundir.LOCK).read_text()
+        text = (tmp_path / run_layout.LOCK_FILE).read_text()
         assert text.startswith(f"{os.getpid()}@")
         with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
             with rundir.locked_run_dir(tmp_path):  # not twice, even here
                 pass
-    assert not (tmp_path / rundir.LOCK).exists()
+    assert not (tmp_path / run_layout.LOCK_FILE).exists()
 
 
 # -- clean-up after a failure -------------------------------------------------
@@ -92,7 +95,7 @@ def test_an_interrupted_run_keeps_its_directory(tmp_path):
             (tmp_path / "run" / "model.keras").write_text("saved on Ctrl-C")
             raise TrainingInterrupted("stopped")
     assert (tmp_path / "run" / "model.keras").is_file()
-    assert not (tmp_path / "run" / rundir.LOCK).exists()
+    assert not (tmp_path / "run" / run_layout.LOCK_FILE).exists()
 
 
 def test_stale_temporary_files_are_removed_when_a_run_starts(tmp_path):
@@ -137,7 +140,7 @@ def test_resume_refuses_a_changed_epochs_for_unfinished_runs(tmp_path):
     config = TrainConfig(output_dir=str(tmp_path / "run"), epochs=2)
     (tmp_path / "run" / "backup").mkdir(parents=True)
     rundir.write_config(tmp_path / "run", config)
-    rundir.write_json(tmp_path / "run" / "backup" / "state.json", {"epoch": 1})
+    run_layout.write_json(tmp_path / "run" / "backup" / "state.json", {"epoch": 1})
     with pytest.raises(RunDirectoryError, match=r"differs in epochs \(2 -> 3\)"):
         rundir.check_run_dir(
             tmp_path / "run", config.replace(epochs=3), resume=True, overwrite=False
@@ -151,7 +154,7 @@ def test_resume_of_a_completed_run_names_epochs(tmp_path):
     config = TrainConfig(output_dir=str(tmp_path / "run"), epochs=2)
     (tmp_path / "run").mkdir()
     rundir.write_config(tmp_path / "run", config)
-    rundir.write_json(tmp_path / "run" / "metrics.json", {"completed": True})
+    run_layout.write_json(tmp_path / "run" / "metrics.json", {"completed": True})
     with pytest.raises(RunDirectoryError, match="nothing to resume") as error:
         rundir.check_run_dir(tmp_path / "run", config, resume=True, overwrite=False)
     assert "cannot change" not in str(error.value)

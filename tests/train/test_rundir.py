@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from keras_resnet import run_layout
 from keras_resnet.errors import RunDirectoryError
 from keras_resnet.train import rundir
 from keras_resnet.train.config import TrainConfig
@@ -11,7 +12,9 @@ def unfinished_run(path, config):
     path.mkdir()
     rundir.write_config(path, config)
     (path / "backup").mkdir()
-    rundir.write_json(path / "backup" / "state.json", {"epoch": 1, "weights": "w.h5"})
+    run_layout.write_json(
+        path / "backup" / "state.json", {"epoch": 1, "weights": "w.h5"}
+    )
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
@@ -59,9 +62,9 @@ def test_history_files_keep_the_contract_columns_first(tmp_path):
     ]
     rundir.write_history(tmp_path, rows)
     history = json.loads((tmp_path / "history.json").read_text())
-    assert list(history) == [*rundir.HISTORY_KEYS, "grad_norm/fc"]
+    assert list(history) == [*run_layout.HISTORY_KEYS, "grad_norm/fc"]
     header = (tmp_path / "history.csv").read_text().splitlines()[0]
-    assert header == ",".join([*rundir.HISTORY_KEYS, "grad_norm/fc"])
+    assert header == ",".join([*run_layout.HISTORY_KEYS, "grad_norm/fc"])
 
 
 @pytest.mark.parametrize("value", ["yes", 1])
