@@ -2,7 +2,7 @@
 
 from mkdocs.structure.files import File
 
-from keras_resnet.study.clidoc import render_cli_reference
+from keras_resnet.cli.clidoc import render_cli_reference
 
 
 def on_files(files, config):

@@ -5,12 +5,14 @@
 drift from the options the code accepts. The docs build calls it through a
 mkdocs hook (``docs/reference/cli_hook.py``); it also runs as a script::
 
-    python -m keras_resnet.study.clidoc > cli-reference.md
+    python -m keras_resnet.cli.clidoc > cli-reference.md
 """
 
 from __future__ import annotations
 
 import click
+
+from keras_resnet.cli import cli
 
 PROG_NAME = "keras-resnet"
 WIDTH = 88
@@ -29,8 +31,7 @@ def render_cli_reference(
         The page: a section per command holding its ``--help`` output.
     """
     if group is None:
-        from keras_resnet.cli import cli as group
-
+        group = cli
     settings = {**group.context_settings, "terminal_width": WIDTH}
     settings["max_content_width"] = WIDTH
     root = click.Context(group, info_name=prog_name, **settings)

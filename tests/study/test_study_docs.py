@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from keras_resnet.cli import COMMANDS
-from keras_resnet.study.clidoc import render_cli_reference
+from keras_resnet.cli.clidoc import render_cli_reference
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
