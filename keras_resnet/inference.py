@@ -3,9 +3,11 @@
 ``load_predictor(path)`` accepts a run directory (``model.keras`` +
 ``dataset.json``), a ``.keras`` file, or a SavedModel directory written by
 ``keras_resnet.export`` (plain, or the TF Serving layout ``BASE/<version>/``,
-where the highest version wins, as in TF Serving). Every predictor takes uint8
-images of any height and width and resizes them the same way the exported
-serving signature does, so all forms give the same probabilities.
+where the highest version wins, as in TF Serving); ``find_model`` is the one
+place that decides which of these a path is (``keras_resnet.train.evaluate``
+uses it too). Every predictor takes uint8 images of any height and width and
+resizes them the same way the exported serving signature does, so all forms
+give the same probabilities.
 
 Example:
     >>> predictor = load_predictor("runs/resnet18-20261125-101500")
@@ -25,12 +27,11 @@ import keras
 import numpy as np
 
 from keras_resnet.errors import RunDirectoryError
+from keras_resnet.run_layout import DATASET_FILE, MODEL_FILE, read_json
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-MODEL_FILE = "model.keras"
-DATASET_FILE = "dataset.json"
 SAVED_MODEL_FILE = "saved_model.pb"
 # Written next to the SavedModel's assets; TF Serving ignores this folder
 # except for its warm-up file, so extra metadata is safe there.
@@ -78,8 +79,8 @@ def read_class_names(model_path: str | os.PathLike, num_classes: int) -> list[st
     if not dataset_file.is_file():
         return [str(i) for i in range(num_classes)]
     try:
-        names = json.loads(dataset_file.read_text())["class_names"]
-    except (ValueError, KeyError, TypeError) as error:
+        names = list(read_json(dataset_file)["class_names"])
+    except (RunDirectoryError, KeyError, TypeError) as error:
         raise RunDirectoryError(
             f"Cannot read class_names from {dataset_file}: {error}"
         ) from None
@@ -113,16 +114,31 @@ class KerasPredictor:
         model: The ``keras.Model``.
         class_names: One name per output.
         image_size: ``(height, width)`` the model takes.
+        model_file: The ``.keras`` file it was loaded from, or None.
     """
 
-    def __init__(self, model, class_names: list[str]):
+    def __init__(
+        self,
+        model,
+        class_names: list[str] | None = None,
+        *,
+        model_file: str | os.PathLike | None = None,
+    ):
         self.model = model
+        if class_names is None:
+            class_names = [str(i) for i in range(int(model.output_shape[-1]))]
         self.class_names = list(class_names)
         self.image_size = tuple(int(d) for d in model.input_shape[1:3])
+        self.model_file = pathlib.Path(model_file) if model_file else None
 
     def predict(self, images, batch_size: int = 256) -> np.ndarray:
         """float32 probabilities ``[batch, classes]`` for uint8 NHWC images."""
-        pixels = resize_images(check_images(images), self.image_size)
+        pixels = check_images(images)
+        if tuple(pixels.shape[1:3]) != self.image_size:
+            pixels = resize_images(pixels, self.image_size)
+        # Images already of the model's size go in as they are: the same
+        # values (resizing to the same size is the identity), and no
+        # TensorFlow needed on the JAX or PyTorch backend.
         outputs = self.model.predict(pixels, batch_size=batch_size, verbose=0)
         return np.asarray(outputs, dtype=np.float32)
 
@@ -198,6 +214,44 @@ def find_saved_model(path: str | os.PathLike) -> pathlib.Path | None:
     return max(versions, key=lambda child: int(child.name), default=None)
 
 
+def find_model(path: str | os.PathLike) -> pathlib.Path:
+    """The model that ``path`` names: a ``.keras`` file or a SavedModel folder.
+
+    A run directory gives its ``model.keras``; a ``.keras`` file itself; a
+    SavedModel directory itself, or in the TF Serving layout
+    ``BASE/<version>/`` its highest version.
+
+    Args:
+        path: A run directory, a ``.keras`` file or a SavedModel directory.
+
+    Returns:
+        The ``.keras`` file or the folder holding ``saved_model.pb``.
+
+    Raises:
+        RunDirectoryError: If ``path`` does not exist, is a file other than
+            ``.keras``, or is a directory holding neither kind of model.
+    """
+    path = pathlib.Path(path)
+    if path.is_dir():
+        if (path / MODEL_FILE).is_file():
+            return path / MODEL_FILE
+        saved_model = find_saved_model(path)
+        if saved_model is not None:
+            return saved_model
+        raise RunDirectoryError(
+            f"No model found: {path} has no {MODEL_FILE} and no {SAVED_MODEL_FILE} "
+            "(expected a run directory, a .keras file or a SavedModel)"
+        )
+    if not path.exists():
+        raise RunDirectoryError(f"No such file or directory: {path}")
+    if path.suffix != ".keras":
+        raise RunDirectoryError(
+            f"Not a .keras model file: {path} (expected a run directory, a .keras "
+            "file or a SavedModel)"
+        )
+    return path
+
+
 def load_predictor(path: str | os.PathLike) -> KerasPredictor | SavedModelPredictor:
     """Load a run directory, a ``.keras`` file or an exported SavedModel.
 
@@ -212,26 +266,14 @@ def load_predictor(path: str | os.PathLike) -> KerasPredictor | SavedModelPredic
         ``predict(images) -> float32 probabilities``.
 
     Raises:
-        RunDirectoryError: If ``path`` holds none of these.
+        RunDirectoryError: If ``path`` holds none of these (see
+            ``find_model``) or the model cannot be loaded.
     """
-    path = pathlib.Path(path)
-    model_file = path / MODEL_FILE if path.is_dir() else path
-    if model_file.suffix == ".keras" and model_file.is_file():
-        return _load_keras(model_file)
-    saved_model = find_saved_model(path)
-    if saved_model is not None:
-        return SavedModelPredictor(saved_model)
-    if not path.exists():
-        raise RunDirectoryError(f"No such file or directory: {path}")
-    raise RunDirectoryError(
-        f"{path} has no {MODEL_FILE} and no {SAVED_MODEL_FILE} "
-        "(expected a run directory, a .keras file or a SavedModel)"
-    )
-
-
-def _load_keras(model_file: pathlib.Path) -> KerasPredictor:
-    model, class_names = load_classifier(model_file)
-    return KerasPredictor(model, class_names)
+    model = find_model(path)
+    if model.suffix != ".keras":
+        return SavedModelPredictor(model)
+    classifier, class_names = load_classifier(model)
+    return KerasPredictor(classifier, class_names, model_file=model)
 
 
 def load_classifier(source: str | os.PathLike) -> tuple[keras.Model, list[str]]:
@@ -247,16 +289,15 @@ def load_classifier(source: str | os.PathLike) -> tuple[keras.Model, list[str]]:
         ``(model, class_names)``.
 
     Raises:
-        RunDirectoryError: If there is no model at ``source`` or it cannot be
-            loaded.
+        RunDirectoryError: If there is no Keras model at ``source`` (see
+            ``find_model``; a SavedModel holds none) or it cannot be loaded.
     """
-    source = pathlib.Path(source)
-    model_file = source / MODEL_FILE if source.is_dir() else source
-    if not model_file.is_file():
-        what = "run directory without " + MODEL_FILE if source.is_dir() else "file"
-        raise RunDirectoryError(f"No model found: {source} ({what})")
+    model_file = find_model(source)
     if model_file.suffix != ".keras":
-        raise RunDirectoryError(f"Not a .keras model file: {model_file}")
+        raise RunDirectoryError(
+            f"{os.fspath(source)} is a SavedModel, not a Keras model; use the run "
+            "directory or .keras file it was exported from"
+        )
     model = strip_augmentation(load_keras_model(model_file))
     num_classes = int(model.output_shape[-1])
     return model, read_class_names(model_file, num_classes)

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_resnet._validation import check_int
-from keras_resnet.errors import DataError, RunDirectoryError
+from keras_resnet._validation import check_choice, check_int
+from keras_resnet.errors import DataError
+from keras_resnet.run_layout import has_config
 from keras_resnet.train import rundir
+from keras_resnet.train.config import load_splits
 
 if TYPE_CHECKING:
     import keras
@@ -65,10 +67,7 @@ def evaluate(
         keras_resnet.errors.RunDirectoryError: For a missing model, or a
             file that is not a loadable Keras model (the message names it).
     """
-    if split not in SPLITS:
-        raise ValueError(
-            f"split must be one of {', '.join(SPLITS)}. Received: split={split!r}"
-        )
+    check_choice("split", split, SPLITS)
     check_int("batch_size", batch_size)
     predict, num_classes, run_dir = _resolve_model(path_or_model)
     if splits is None:
@@ -140,58 +139,26 @@ def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> flo
 
 
 def _resolve_model(target) -> tuple[Callable, int, pathlib.Path | None]:
-    """``(predict(images, batch_size), num_classes, run_dir)`` for ``target``."""
+    """``(predict(images, batch_size), num_classes, run_dir)`` for ``target``.
+
+    ``run_dir`` is the run the model was saved in (its ``config.yaml`` says
+    what to evaluate on), or None.
+    """
     # Imported here: ``keras_resnet.train`` imports this module, and
     # ``--help`` of a training command must not start Keras and its backend.
     import keras
 
+    from keras_resnet.inference import KerasPredictor, load_predictor
+
     if isinstance(target, keras.Model):
-        return _keras_predict(target), int(target.output_shape[-1]), None
-    path = pathlib.Path(target)
-    model_path = path / rundir.MODEL if path.is_dir() else path
-    if model_path.suffix == ".keras" and (model_path.is_file() or not path.is_dir()):
-        # Imported here: the rest of keras_resnet.inference is for serving.
-        from keras_resnet.inference import load_keras_model
-
-        model = load_keras_model(model_path)
-        run_dir = model_path.parent
-        if not (run_dir / rundir.CONFIG).is_file():
-            run_dir = None
-        return _keras_predict(model), int(model.output_shape[-1]), run_dir
-    saved_model = _find_saved_model(path)
-    if saved_model is not None:
-        from keras_resnet.inference import SavedModelPredictor
-
-        predictor = SavedModelPredictor(saved_model)
-        return predictor.predict, len(predictor.class_names), None
-    if not path.exists():
-        raise RunDirectoryError(f"No such file or directory: {path}")
-    if path.is_dir():
-        raise RunDirectoryError(
-            f"No model found: {path} has no {rundir.MODEL} and no saved_model.pb "
-            "(expected a run directory, a .keras file or a SavedModel)"
-        )
-    raise ValueError(
-        "path_or_model must be a run directory, a .keras file, an exported "
-        "SavedModel or a keras.Model. "
-        f"Received: path_or_model={os.fspath(target)!r}"
-    )
-
-
-def _keras_predict(model: keras.Model) -> Callable:
-    def predict(images, batch_size):
-        return model.predict(images, batch_size=batch_size, verbose=0)
-
-    return predict
-
-
-def _find_saved_model(path: pathlib.Path) -> pathlib.Path | None:
-    if not path.is_dir():
-        return None
-    # Imported only for a directory without model.keras: it needs TensorFlow.
-    from keras_resnet.inference import find_saved_model
-
-    return find_saved_model(path)
+        predictor = KerasPredictor(target)
+    else:
+        predictor = load_predictor(target)
+    model_file = getattr(predictor, "model_file", None)
+    run_dir = model_file.parent if model_file is not None else None
+    if run_dir is not None and not has_config(run_dir):
+        run_dir = None
+    return predictor.predict, len(predictor.class_names), run_dir
 
 
 def _check_class_count(num_classes: int, splits, dataset) -> None:
@@ -207,21 +174,14 @@ def _check_class_count(num_classes: int, splits, dataset) -> None:
 
 
 def _load_splits(run_dir, dataset, data_dir):
-    from keras_resnet.data import load_dataset
-
     if run_dir is None:
         if dataset is None:
             raise ValueError(
                 "dataset is required to evaluate a model outside a run directory. "
                 "Received: dataset=None"
             )
+        from keras_resnet.data import load_dataset
+
         return load_dataset(dataset, data_dir=data_dir)
     config = rundir.read_config(run_dir)
-    return load_dataset(
-        dataset or config.dataset,
-        validation_split=config.validation_split,
-        seed=config.seed,
-        data_dir=data_dir or config.data_dir,
-        max_train_examples=config.max_train_examples,
-        max_test_examples=config.max_test_examples,
-    )
+    return load_splits(config, dataset=dataset, data_dir=data_dir)

@@ -18,12 +18,16 @@ class BlockTensorFlow:  # any `import tensorflow...` now fails, as if not instal
 sys.meta_path.insert(0, BlockTensorFlow())
 sys.path.insert(0, "tests/train")
 from train_helpers import tiny_config
-from keras_resnet.train import train
+from keras_resnet.train import evaluate, train
 result = train(tiny_config(sys.argv[1], epochs=2))
+# evaluate resolves the run through keras_resnet.inference: same-size images
+# need no TensorFlow.
+evaluation = evaluate(sys.argv[1])
 print("RESULT", json.dumps({
     "tensorflow": "tensorflow" in sys.modules,
     "metrics": result.metrics,
     "history": result.history,
+    "evaluation": evaluation,
 }))
 """
 
@@ -38,6 +42,9 @@ def test_engine_trains_on_jax_without_tensorflow(tmp_path):
     report = json.loads(line[len("RESULT ") :])
     assert report["tensorflow"] is False
     assert report["metrics"]["completed"] is True
+    evaluation = report["evaluation"]
+    assert evaluation["accuracy"] == pytest.approx(report["metrics"]["test_accuracy"])
+    assert evaluation["num_examples"] == sum(map(sum, evaluation["confusion_matrix"]))
     assert report["history"]["epoch"] == [1, 2]
     norms = json.loads((run_dir / "gradient_norms.json").read_text())
     assert len(norms["records"]) == 4
