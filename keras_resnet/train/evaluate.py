@@ -64,8 +64,10 @@ def evaluate(
     Raises:
         ValueError: For a bad argument (message ends in ``Received: ...``),
             including a dataset whose class count differs from the model's.
-        keras_resnet.errors.RunDirectoryError: For a missing model, or a
-            file that is not a loadable Keras model (the message names it).
+        keras_resnet.errors.RunDirectoryError: For a path that holds no
+            model (resolved by ``keras_resnet.inference.find_model``, as
+            ``keras-resnet predict`` does), or a file that is not a loadable
+            Keras model (the message names it).
     """
     check_choice("split", split, SPLITS)
     check_int("batch_size", batch_size)
