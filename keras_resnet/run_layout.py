@@ -3,8 +3,8 @@
 The one owner of what a run directory holds (the table in
 ``docs/architecture.md``). Training writes it (``keras_resnet.train.rundir``:
 atomic writes, the lock, backups), the study, inference and the command line
-read it, and all of them take the names from here. Keras-free: reading a
-run (``keras-resnet plot``, the study report) must not start Keras.
+read it, and all of them take the names from here. Keras-free, so code
+that only reads a run (or checks that one completed) need not import Keras.
 """
 
 from __future__ import annotations
