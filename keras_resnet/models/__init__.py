@@ -13,9 +13,13 @@ from keras_resnet._lazy import lazy_exports
 
 # name -> the module that defines it.
 _EXPORTS = {
+    "DenseNetSpec": "keras_resnet.models.densenet",
     "ModelInfo": "keras_resnet.models.registry",
+    "ResNetSpec": "keras_resnet.models.resnet",
     "baseline_cnn": "keras_resnet.models.vgg",
+    "build_densenet": "keras_resnet.models.densenet",
     "build_model": "keras_resnet.models.registry",
+    "build_resnet": "keras_resnet.models.resnet",
     "count_depth": "keras_resnet.models.summary",
     "count_flops": "keras_resnet.models.summary",
     "count_macs": "keras_resnet.models.summary",
@@ -36,7 +40,7 @@ _EXPORTS = {
     "wide_resnet16_4": "keras_resnet.models.preact",
     "wide_resnet28_10": "keras_resnet.models.preact",
 }
-_SUBMODULES = ("blocks", "layers")
+_SUBMODULES = ("blocks", "builder", "layers")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

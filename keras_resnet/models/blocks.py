@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from keras import layers
 
+from keras_resnet._validation import fail
 from keras_resnet.models.catalog import NORMALIZATIONS
 from keras_resnet.models.layers import BatchNormalization
 
@@ -58,10 +59,7 @@ def check_normalization(normalization) -> None:
     """Raise ``ValueError`` unless ``normalization`` is one of ``NORMALIZATIONS``."""
     if not isinstance(normalization, str) or normalization not in NORMALIZATIONS:
         choices = ", ".join(repr(value) for value in NORMALIZATIONS)
-        raise ValueError(
-            f"normalization must be one of {choices}. "
-            f"Received: normalization={normalization!r}"
-        )
+        fail("normalization", normalization, f"must be one of {choices}")
 
 
 def conv_bn_act(
@@ -189,17 +187,10 @@ def basic_block(
     Returns:
         The output tensor.
     """
-    norm = {"normalization": normalization}
-    shortcut = x
-    y = _conv(x, filters, 3, strides, name=f"{name}_conv1", **norm)
-    y = _norm(y, name=f"{name}_bn1", **norm)
-    y = layers.Activation("relu", name=f"{name}_relu1")(y)
-    y = _conv(y, filters, 3, 1, name=f"{name}_conv2", **norm)
-    y = _norm(y, name=f"{name}_bn2", **norm)
-    if use_skip:
-        shortcut = _shortcut(shortcut, filters, strides, name=name, **norm)
-        y = layers.Add(name=f"{name}_add")([shortcut, y])
-    return layers.Activation("relu", name=f"{name}_out")(y)
+    norm = {"normalization": normalization, "name": name}
+    y = _conv_norm_relu(x, filters, 3, strides, index=1, **norm)
+    y = _conv_norm_relu(y, filters, 3, 1, index=2, relu=False, **norm)
+    return _add_shortcut(x, y, filters, strides, use_skip=use_skip, **norm)
 
 
 def bottleneck_block(
@@ -235,22 +226,13 @@ def bottleneck_block(
     Returns:
         The output tensor.
     """
-    norm = {"normalization": normalization}
+    norm = {"normalization": normalization, "name": name}
     width = filters if width is None else width
     out_filters = filters * expansion
-    shortcut = x
-    y = _conv(x, width, 1, 1, name=f"{name}_conv1", **norm)
-    y = _norm(y, name=f"{name}_bn1", **norm)
-    y = layers.Activation("relu", name=f"{name}_relu1")(y)
-    y = _conv(y, width, 3, strides, name=f"{name}_conv2", groups=groups, **norm)
-    y = _norm(y, name=f"{name}_bn2", **norm)
-    y = layers.Activation("relu", name=f"{name}_relu2")(y)
-    y = _conv(y, out_filters, 1, 1, name=f"{name}_conv3", **norm)
-    y = _norm(y, name=f"{name}_bn3", **norm)
-    if use_skip:
-        shortcut = _shortcut(shortcut, out_filters, strides, name=name, **norm)
-        y = layers.Add(name=f"{name}_add")([shortcut, y])
-    return layers.Activation("relu", name=f"{name}_out")(y)
+    y = _conv_norm_relu(x, width, 1, 1, index=1, **norm)
+    y = _conv_norm_relu(y, width, 3, strides, index=2, groups=groups, **norm)
+    y = _conv_norm_relu(y, out_filters, 1, 1, index=3, relu=False, **norm)
+    return _add_shortcut(x, y, out_filters, strides, use_skip=use_skip, **norm)
 
 
 def preact_block(
@@ -469,6 +451,45 @@ def _conv(
         kernel_initializer=KERNEL_INITIALIZER,
         name=name,
     )(x)
+
+
+def _conv_norm_relu(
+    x,
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    *,
+    name: str,
+    index: int,
+    normalization: str,
+    groups: int = 1,
+    relu: bool = True,
+):
+    """``{name}_conv{index}``, ``{name}_bn{index}`` (+ ``{name}_relu{index}``)."""
+    norm = {"normalization": normalization}
+    y = _conv(
+        x,
+        filters,
+        kernel_size,
+        strides,
+        name=f"{name}_conv{index}",
+        groups=groups,
+        **norm,
+    )
+    y = _norm(y, name=f"{name}_bn{index}", **norm)
+    return layers.Activation("relu", name=f"{name}_relu{index}")(y) if relu else y
+
+
+def _add_shortcut(
+    x, y, filters: int, strides: int, *, name: str, use_skip: bool, normalization: str
+):
+    """``y`` plus the shortcut of ``x`` (with ``use_skip``), then ``{name}_out``."""
+    if use_skip:
+        shortcut = _shortcut(
+            x, filters, strides, name=name, normalization=normalization
+        )
+        y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
 
 
 def _norm(x, *, name: str, normalization: str):

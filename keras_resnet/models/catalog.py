@@ -29,9 +29,17 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from keras_resnet._validation import check_number
+
 # ``normalization`` values every builder accepts (Keras-free, so the command
 # line can offer them without importing the models).
 NORMALIZATIONS = ("batch", "none")
+# Parameters grow with the square of the width: ResNet-18 has 11.2M at width
+# 1 and 2.86G at width 16 (11.4 GB of float32 weights, before gradients and
+# optimizer slots), already beyond one accelerator for training. Beyond it a
+# model fails deep inside the backend (TensorFlow's ResourceExhaustedError),
+# so every builder, and the command line before importing Keras, refuses it.
+MAX_WIDTH_MULTIPLIER = 16.0
 
 # The arguments CATALOG's numbers were measured with.
 INPUT_SHAPE = (32, 32, 3)
@@ -165,6 +173,21 @@ CATALOG: dict[str, CatalogEntry] = {
         description="Wide ResNet WRN-28-10 (pre-activation, 160/320/640 filters)",
     ),
 }
+
+
+def check_width_multiplier(width_multiplier) -> None:
+    """Raise ``ValueError`` unless ``0 < width_multiplier <= MAX_WIDTH_MULTIPLIER``.
+
+    Raises:
+        ValueError: The message ends in ``Received: width_multiplier=...``.
+    """
+    check_number(
+        "width_multiplier",
+        width_multiplier,
+        positive=True,
+        maximum=MAX_WIDTH_MULTIPLIER,
+        why=" (parameters grow with its square; resnet18 at 16 has 2.9G parameters)",
+    )
 
 
 def families(family_of: Mapping[str, str] | None = None) -> list[str]:

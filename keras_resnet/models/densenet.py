@@ -15,7 +15,7 @@ import math
 import keras
 
 from keras_resnet.models import blocks
-from keras_resnet.models._factory import assemble, validate_positive
+from keras_resnet.models.builder import assemble, builder
 from keras_resnet.models.registry import register_model
 
 
@@ -40,24 +40,30 @@ class DenseNetSpec:
 DENSENET121 = DenseNetSpec(32, (6, 12, 24, 16))
 
 
-def _densenet(
+@builder(without=("use_skip",))
+def build_densenet(
     spec: DenseNetSpec,
     *,
-    width_multiplier: float = 1.0,
-    normalization: str = "batch",
-    name: str,
-    **common,
+    name: str = "densenet",
+    width_multiplier,
+    normalization,
+    **options,
 ) -> keras.Model:
-    """Build ``spec`` through the shared factory (see ``assemble``).
+    """Build the CIFAR DenseNet-BC that ``spec`` describes.
 
     The stem is a bare 3x3 convolution to twice the growth rate; dense block
     ``i`` is stage ``i``; transitions (``transition1`` ...) compress and
     halve the resolution between them; a BN-ReLU (``post_bn``,
     ``post_relu``) precedes pooling. ``width_multiplier`` scales the growth
     rate.
+
+    Args:
+        spec: The architecture.
+        name: Model name.
+
+    Returns:
+        A Functional ``keras.Model``.
     """
-    validate_positive(width_multiplier, "width_multiplier")
-    blocks.check_normalization(normalization)
     norm = {"normalization": normalization}
     growth = blocks.scaled(spec.growth_rate, width_multiplier)
 
@@ -79,27 +85,15 @@ def _densenet(
                 )
         return blocks.bn_relu(x, name="post", **norm)
 
-    return assemble(stack, name=name, **common)
+    return assemble(stack, name=name, **options)
 
 
 @register_model(
-    "densenet121",
     description="DenseNet-BC-121 for 32x32 inputs (growth 32, 6/12/24/16)",
     family="densenet",
 )
-def densenet121(
-    *,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    normalization: str = "batch",
-    weights=None,
-    name: str = "densenet121",
-) -> keras.Model:
+@builder(without=("use_skip",))
+def densenet121(**options) -> keras.Model:
     """DenseNet-121 for CIFAR: growth rate 32, dense blocks 6/12/24/16.
 
     A bare 3x3/64 stem (no 7x7 conv or max-pool on 32x32 inputs), four dense
@@ -109,23 +103,6 @@ def densenet121(
     trainable parameters, the count of the widely used PyTorch CIFAR
     DenseNet121 (which appends the new channels before, rather than after,
     the input channels: the same network up to a channel permutation).
-
-    Args:
-        include_top: Whether to include the pooling + dense classifier.
-        input_shape: ``(height, width, channels)``, default ``(32, 32, 3)``.
-        input_tensor: Optional Keras tensor to use as input.
-        pooling: Without the top: None, ``"avg"`` or ``"max"``.
-        num_classes: Number of classes.
-        classifier_activation: Activation of the output (None for logits).
-        width_multiplier: Scales the growth rate (and so every width).
-        normalization: ``"batch"`` (default) or ``"none"``: no
-            BatchNormalization layer (each BN-ReLU becomes a ReLU), every
-            convolution with a bias, He-normal kernels either way (see
-            ``keras_resnet.models.resnet18``).
-        weights: None or the path of a weights file.
-        name: Model name.
-
-    Returns:
-        A ``keras.Model``.
+    ``width_multiplier`` scales the growth rate.
     """
-    return _densenet(DENSENET121, **locals())
+    return build_densenet(DENSENET121, **options)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import keras
 
-from keras_resnet.models._factory import validate_positive
+from keras_resnet._validation import check_int, check_number, fail
+from keras_resnet.models.builder import builder
 from keras_resnet.models.registry import register_model
-from keras_resnet.models.resnet import ResNetSpec, _resnet
+from keras_resnet.models.resnet import ResNetSpec, build_resnet
 
 PREACT_RESNET18 = ResNetSpec(
     64, "preact", (64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2)
@@ -20,25 +21,11 @@ PREACT_RESNET18 = ResNetSpec(
 
 
 @register_model(
-    "preact_resnet18",
     description="Pre-activation ResNet-18 (BN-ReLU before each conv, 2/2/2/2)",
     family="preact-resnet",
-    has_skip=True,
 )
-def preact_resnet18(
-    *,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    use_skip: bool = True,
-    normalization: str = "batch",
-    weights=None,
-    name: str = "preact_resnet18",
-) -> keras.Model:
+@builder()
+def preact_resnet18(**options) -> keras.Model:
     """Pre-activation ResNet-18 for 32x32 inputs.
 
     A bare 3x3/64 stem convolution, then ResNet-18's 2/2/2/2 stages of
@@ -48,27 +35,8 @@ def preact_resnet18(
     CIFAR PreActResNet18. Like that implementation, and unlike He et al.'s
     networks, there is no BN-ReLU after the last block (it would add 1,024
     parameters); the Wide ResNets here do have it.
-
-    Args:
-        include_top: Whether to include the pooling + dense classifier.
-        input_shape: ``(height, width, channels)``, default ``(32, 32, 3)``.
-        input_tensor: Optional Keras tensor to use as input.
-        pooling: Without the top: None, ``"avg"`` or ``"max"``.
-        num_classes: Number of classes.
-        classifier_activation: Activation of the output (None for logits).
-        width_multiplier: Scales every layer's filters.
-        use_skip: False removes every shortcut, projection and ``Add``.
-        normalization: ``"batch"`` (default) or ``"none"``: no
-            BatchNormalization layer (each BN-ReLU becomes a ReLU), every
-            convolution with a bias, He-normal kernels either way (see
-            ``keras_resnet.models.resnet18``).
-        weights: None or the path of a weights file.
-        name: Model name.
-
-    Returns:
-        A ``keras.Model``.
     """
-    return _resnet(PREACT_RESNET18, **locals())
+    return build_resnet(PREACT_RESNET18, **options)
 
 
 def wide_resnet_spec(depth: int, widen_factor: int, dropout: float) -> ResNetSpec:
@@ -79,19 +47,12 @@ def wide_resnet_spec(depth: int, widen_factor: int, dropout: float) -> ResNetSpe
             ``widen_factor`` is not a positive integer, or ``dropout`` is
             outside [0, 1).
     """
-    validate_positive(widen_factor, "widen_factor", integer=True)
+    check_int("widen_factor", widen_factor)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10:
-        raise ValueError(
-            f"depth must be an integer 6n + 4 >= 10. Received: depth={depth!r}"
-        )
+        fail("depth", depth, "must be an integer 6n + 4 >= 10")
     if (depth - 4) % 6:
-        raise ValueError(
-            f"depth must be an integer 6n + 4 >= 10. Received: depth={depth!r}"
-        )
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float):
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
+        fail("depth", depth, "must be an integer 6n + 4 >= 10")
+    check_number("dropout", dropout, below=1.0)
     n = (depth - 4) // 6
     k = widen_factor
     return ResNetSpec(
@@ -105,22 +66,14 @@ def wide_resnet_spec(depth: int, widen_factor: int, dropout: float) -> ResNetSpe
     )
 
 
+@builder()
 def wide_resnet(
     *,
     depth: int = 28,
     widen_factor: int = 10,
     dropout: float = 0.0,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    use_skip: bool = True,
-    normalization: str = "batch",
-    weights=None,
     name: str | None = None,
+    **options,
 ) -> keras.Model:
     """Wide ResNet WRN-``depth``-``widen_factor`` (Zagoruyko & Komodakis, 2016).
 
@@ -140,7 +93,6 @@ def wide_resnet(
         dropout: Dropout rate between the block's convolutions (the paper
             uses 0.3 with its best CIFAR results).
         name: Model name; default ``wide_resnet{depth}_{widen_factor}``.
-        Other arguments as for ``preact_resnet18``.
 
     Returns:
         A ``keras.Model``.
@@ -148,69 +100,38 @@ def wide_resnet(
     Example:
         >>> model = wide_resnet(depth=16, widen_factor=4, dropout=0.3)
     """
-    kwargs = locals()
-    spec = wide_resnet_spec(
-        kwargs.pop("depth"), kwargs.pop("widen_factor"), kwargs.pop("dropout")
-    )
-    if name is None:
-        kwargs["name"] = f"wide_resnet{depth}_{widen_factor}"
-    return _resnet(spec, **kwargs)
+    spec = wide_resnet_spec(depth, widen_factor, dropout)
+    name = f"wide_resnet{depth}_{widen_factor}" if name is None else name
+    return build_resnet(spec, name=name, **options)
 
 
 @register_model(
-    "wide_resnet28_10",
     description="Wide ResNet WRN-28-10 (pre-activation, 160/320/640 filters)",
     family="wide-resnet",
-    has_skip=True,
 )
-def wide_resnet28_10(
-    *,
-    dropout: float = 0.0,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    use_skip: bool = True,
-    normalization: str = "batch",
-    weights=None,
-    name: str = "wide_resnet28_10",
-) -> keras.Model:
-    """WRN-28-10: 36,479,194 trainable parameters with 10 classes.
+@builder()
+def wide_resnet28_10(*, dropout: float = 0.0, **options) -> keras.Model:
+    """WRN-28-10, the paper's best CIFAR network: 36,479,194 parameters.
 
-    Arguments as for ``wide_resnet`` (depth 28, widen factor 10).
+    ``wide_resnet(depth=28, widen_factor=10)``; the count is with 10
+    classes. ``dropout`` (between each block's convolutions) is 0 by
+    default; the paper's best results use 0.3.
     """
-    return wide_resnet(depth=28, widen_factor=10, **locals())
+    return wide_resnet(depth=28, widen_factor=10, dropout=dropout, **options)
 
 
 @register_model(
-    "wide_resnet16_4",
     description="Wide ResNet WRN-16-4 (pre-activation, 64/128/256 filters)",
     family="wide-resnet",
-    has_skip=True,
 )
-def wide_resnet16_4(
-    *,
-    dropout: float = 0.0,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    use_skip: bool = True,
-    normalization: str = "batch",
-    weights=None,
-    name: str = "wide_resnet16_4",
-) -> keras.Model:
+@builder()
+def wide_resnet16_4(*, dropout: float = 0.0, **options) -> keras.Model:
     """WRN-16-4, a small Wide ResNet: 2,748,890 trainable parameters.
 
-    Arguments as for ``wide_resnet`` (depth 16, widen factor 4).
+    ``wide_resnet(depth=16, widen_factor=4, dropout=dropout)``, with 10
+    classes.
     """
-    return wide_resnet(depth=16, widen_factor=4, **locals())
+    return wide_resnet(depth=16, widen_factor=4, dropout=dropout, **options)
 
 
 __all__ = [

@@ -69,23 +69,38 @@ def load_builtin_models() -> None:
 
 
 def register_model(
-    name: str, *, description: str, family: str = "resnet", has_skip: bool = False
+    name: str | None = None,
+    *,
+    description: str,
+    family: str = "resnet",
+    has_skip: bool | None = None,
 ):
     """Decorator that registers a builder under ``name``.
 
+    Args:
+        name: Registered name; default: the builder's function name.
+        description: One line for tables and ``--help``.
+        family: Family label, e.g. ``"resnet"`` or ``"plain"``.
+        has_skip: Whether the builder takes ``use_skip``; default: whether
+            its signature has it, so the two cannot disagree.
+
     Raises:
-        ValueError: If ``name`` is already registered.
+        ValueError: If the name is already registered.
     """
 
     def decorator(builder: Callable[..., keras.Model]):
+        key = builder.__name__ if name is None else name
         if builder.__module__ not in BUILTIN_MODULES:
             load_builtin_models()  # so a clash with a built-in name is caught here
-        if name in _REGISTRY:
+        if key in _REGISTRY:
             raise ValueError(
-                f"A model named {name!r} is already registered "
-                f"(by {_REGISTRY[name].builder.__module__}). Received: name={name!r}"
+                f"A model named {key!r} is already registered "
+                f"(by {_REGISTRY[key].builder.__module__}). Received: name={key!r}"
             )
-        _REGISTRY[name] = ModelInfo(name, builder, description, family, has_skip)
+        skip = has_skip
+        if skip is None:
+            skip = "use_skip" in inspect.signature(builder).parameters
+        _REGISTRY[key] = ModelInfo(key, builder, description, family, skip)
         return builder
 
     return decorator

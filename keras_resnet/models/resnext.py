@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import keras
 
+from keras_resnet.models.builder import builder
 from keras_resnet.models.registry import register_model
-from keras_resnet.models.resnet import ResNetSpec, _resnet
+from keras_resnet.models.resnet import ResNetSpec, build_resnet
 
 
 def resnext29_spec(cardinality: int, bottleneck_width: int) -> ResNetSpec:
@@ -33,25 +34,11 @@ def resnext29_spec(cardinality: int, bottleneck_width: int) -> ResNetSpec:
 
 
 @register_model(
-    "resnext29_2x64d",
     description="ResNeXt-29 2x64d (grouped bottlenecks, cardinality 2, 3/3/3)",
     family="resnext",
-    has_skip=True,
 )
-def resnext29_2x64d(
-    *,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    use_skip: bool = True,
-    normalization: str = "batch",
-    weights=None,
-    name: str = "resnext29_2x64d",
-) -> keras.Model:
+@builder()
+def resnext29_2x64d(**options) -> keras.Model:
     """ResNeXt-29 with cardinality 2 and bottleneck width 64.
 
     A 1x1/64 conv-BN-ReLU stem (as in the widely used PyTorch CIFAR
@@ -60,23 +47,5 @@ def resnext29_2x64d(
     256/512/1024, strides 1/2/2 on the 3x3 convolution. With 10 classes it
     has 9,128,778 trainable parameters. ``width_multiplier`` rounds the
     grouped widths to a multiple of the cardinality.
-
-    Args:
-        include_top: Whether to include the pooling + dense classifier.
-        input_shape: ``(height, width, channels)``, default ``(32, 32, 3)``.
-        input_tensor: Optional Keras tensor to use as input.
-        pooling: Without the top: None, ``"avg"`` or ``"max"``.
-        num_classes: Number of classes.
-        classifier_activation: Activation of the output (None for logits).
-        width_multiplier: Scales every layer's filters.
-        use_skip: False removes every shortcut, projection and ``Add``.
-        normalization: ``"batch"`` (default) or ``"none"``: no
-            BatchNormalization layer, every convolution with a bias (see
-            ``keras_resnet.models.resnet18``).
-        weights: None or the path of a weights file.
-        name: Model name.
-
-    Returns:
-        A ``keras.Model``.
     """
-    return _resnet(resnext29_spec(2, 64), **locals())
+    return build_resnet(resnext29_spec(2, 64), **options)

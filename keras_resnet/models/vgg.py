@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from keras_resnet._validation import fail
 from keras_resnet.models import blocks
-from keras_resnet.models._factory import assemble, validate_positive
+from keras_resnet.models.builder import assemble, builder
 from keras_resnet.models.registry import register_model
 
 # Filters per stage; each stage ends in a 2x2 max-pool (VGG-16, config "D").
@@ -14,23 +15,12 @@ VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 51
 
 
 @register_model(
-    "baseline_cnn",
     description="Traditional deep CNN: VGG-16-style, 13 conv-BN-ReLU, no skips",
     family="plain",
 )
+@builder(without=("use_skip",))
 def baseline_cnn(
-    *,
-    include_top: bool = True,
-    input_shape: tuple | None = None,
-    input_tensor=None,
-    pooling: str | None = None,
-    num_classes: int = 10,
-    classifier_activation: str | None = "softmax",
-    width_multiplier: float = 1.0,
-    batch_norm: bool = True,
-    normalization: str = "batch",
-    weights=None,
-    name: str = "baseline_cnn",
+    *, batch_norm: bool = True, width_multiplier, normalization, **options
 ) -> keras.Model:
     """VGG-16-style plain CNN: 13 3x3 conv(-BN)-ReLU layers, 5 max-pools.
 
@@ -38,26 +28,17 @@ def baseline_cnn(
     10 classes and ``batch_norm=True`` the model has 14,728,266 trainable
     parameters: conv kernels and biases (14,714,688), BN gamma and beta
     (8,448) and the 512x10 classifier (5,130); BN moving statistics are
-    extra. The head is global average pooling then dense, which on 32x32
-    inputs (a 1x1 map after five pools) equals the usual flatten.
+    extra (14,719,818 with ``normalization="none"``). The head is global
+    average pooling then dense, which on 32x32 inputs (a 1x1 map after five
+    pools) equals the usual flatten. BN is used only with both
+    ``batch_norm=True`` and ``normalization="batch"``.
 
     Args:
         batch_norm: Whether every convolution is followed by BN; False is
             the older spelling of ``normalization="none"``.
-        normalization: ``"batch"`` (default) or ``"none"``: no
-            BatchNormalization layer (BN is used only with both
-            ``batch_norm=True`` and ``"batch"``). The convolutions keep
-            their He-normal (fan-in) kernels, the initialization that keeps
-            a plain ReLU net's signal at a constant scale without BN (He et
-            al., 2015); 14,719,818 trainable parameters with 10 classes.
-        Other arguments as for ``keras_resnet.models.resnet18``.
     """
-    validate_positive(width_multiplier, "width_multiplier")
     if not isinstance(batch_norm, bool):
-        raise ValueError(
-            f"batch_norm must be True or False. Received: batch_norm={batch_norm!r}"
-        )
-    blocks.check_normalization(normalization)
+        fail("batch_norm", batch_norm, "must be True or False")
 
     def stack(x):
         for stage_index, stage_filters in enumerate(VGG16_STAGES, start=1):
@@ -73,14 +54,4 @@ def baseline_cnn(
             x = layers.MaxPooling2D(2, name=f"stage{stage_index}_pool")(x)
         return x
 
-    return assemble(
-        stack,
-        name=name,
-        include_top=include_top,
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        pooling=pooling,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        weights=weights,
-    )
+    return assemble(stack, **options)

@@ -10,8 +10,6 @@ import pytest
 import keras_resnet
 from keras_resnet.models import (
     count_depth,
-    count_flops,
-    count_trainable_params,
     get_model_info,
     register_model,
 )
@@ -76,12 +74,13 @@ def test_study_models_registered():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PARAMS))
-def test_exact_parameter_counts(name):
-    # The one full-size build per model: parameters, FLOPs and depth together.
-    model = keras_resnet.build_model(name)
-    assert count_trainable_params(model) == EXPECTED_PARAMS[name]
-    assert count_flops(model) == EXPECTED_FLOPS[name]
-    assert count_depth(model) == EXPECTED_DEPTH[name]
+def test_exact_parameter_counts(name, measured):
+    # The one full-size build per model (shared with test_catalog):
+    # count_trainable_params, count_flops and count_depth of the built model.
+    entry = measured[name]
+    assert entry.params == EXPECTED_PARAMS[name]
+    assert entry.flops == EXPECTED_FLOPS[name]
+    assert entry.layers == EXPECTED_DEPTH[name]
 
 
 def test_every_model_has_expected_counts():
@@ -111,9 +110,12 @@ def test_docs_table_matches_measured_counts():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_output_shape_with_top(name):
-    model = _tiny(name, num_classes=7)
-    out = model(np.zeros((2, 32, 32, 3), "float32"))
+def test_output_shape_with_top_and_input_tensor(name):
+    inputs = keras.Input((32, 32, 3), name="pixels")
+    model = _tiny(name, num_classes=7, input_tensor=inputs)
+    assert model.inputs[0] is inputs
+    # A list, as the model's inputs are (keras.Input made them a list).
+    out = model([np.zeros((2, 32, 32, 3), "float32")])
     assert tuple(out.shape) == (2, 7)
     np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
 
@@ -131,20 +133,33 @@ def test_output_shape_without_top(name, pooling):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_larger_input_and_logits(name):
+def test_larger_input_logits_and_one_training_step(name):
     # build_model drops None kwargs, so logits are asked for as "linear" there;
     # the builder itself takes None.
-    model = _tiny(name, input_shape=(64, 48, 3), classifier_activation="linear")
-    out = np.asarray(model(np.random.rand(1, 64, 48, 3).astype("float32")))
-    assert out.shape == (1, 10)
-    assert not np.allclose(out.sum(), 1.0)  # logits, not probabilities
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_input_tensor(name):
-    inputs = keras.Input((32, 32, 3), name="pixels")
-    model = _tiny(name, input_tensor=inputs)
-    assert model.inputs[0] is inputs
+    model = _tiny(
+        name, input_shape=(64, 48, 3), classifier_activation="linear", num_classes=3
+    )
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 64, 48, 3), dtype="float32")
+    out = np.asarray(model(x))
+    assert out.shape == (4, 3)
+    assert not np.allclose(out.sum(axis=1), 1.0)  # logits, not probabilities
+    # Eager: one step checks that gradients reach the weights, without the
+    # graph tracing that costs up to 20 s for DenseNet's 425 layers (the
+    # traced step is covered by test_traced_training_step).
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        run_eagerly=True,
+    )
+    before = [w.copy() for w in model.get_weights()]
+    loss = model.train_on_batch(x, rng.integers(0, 3, size=(4,)))
+    assert np.isfinite(loss)
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(before, model.get_weights(), strict=True)
+    ]
+    assert any(changed)
 
 
 def test_input_tensor_after_preprocessing_uses_source_input():
@@ -155,9 +170,9 @@ def test_input_tensor_after_preprocessing_uses_source_input():
     assert model.get_layer("rescale") is not None
 
 
-def test_noskip_has_no_add_and_shares_names():
-    skip = keras_resnet.build_model("resnet18", **TINY)
-    noskip = keras_resnet.build_model("resnet18_noskip", **TINY)
+def test_noskip_has_no_add_and_shares_names(tiny_model):
+    skip = tiny_model("resnet18")
+    noskip = tiny_model("resnet18_noskip")
     skip_names = {layer.name for layer in skip.layers}
     noskip_names = {layer.name for layer in noskip.layers}
     assert not any(isinstance(layer, keras.layers.Add) for layer in noskip.layers)
@@ -172,8 +187,8 @@ def test_noskip_has_no_add_and_shares_names():
         ]
 
 
-def test_projection_only_where_shape_changes():
-    model = keras_resnet.build_model("resnet18", **TINY)
+def test_projection_only_where_shape_changes(tiny_model):
+    model = tiny_model("resnet18")
     projections = sorted(
         layer.name for layer in model.layers if layer.name.endswith("_shortcut_conv")
     )
@@ -214,8 +229,8 @@ def test_width_multiplier_scales_filters():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_keras_round_trip_is_exact(name, tmp_path):
-    model = _tiny(name)
+def test_keras_round_trip_is_exact(name, tmp_path, tiny_model):
+    model = tiny_model(name)
     x = np.random.default_rng(0).random((3, 32, 32, 3), dtype="float32")
     expected = np.asarray(model(x, training=False))
     path = tmp_path / f"{name}.keras"
@@ -228,8 +243,8 @@ def test_keras_round_trip_is_exact(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_config_round_trip(name):
-    model = _tiny(name, num_classes=5)
+def test_config_round_trip(name, tiny_model):
+    model = tiny_model(name)
     clone = keras.Model.from_config(model.get_config())
     assert clone.count_params() == model.count_params()
     assert [layer.name for layer in clone.layers] == [
@@ -244,28 +259,6 @@ def test_weights_argument_loads_saved_weights(tmp_path):
     loaded = _tiny("resnet18", weights=str(path))
     for a, b in zip(source.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_one_training_step_changes_weights(name):
-    model = _tiny(name, num_classes=3)
-    # Eager: one step checks that gradients reach the weights, without the
-    # graph tracing that costs up to 20 s for DenseNet's 425 layers (the
-    # traced step is covered by test_traced_training_step).
-    model.compile(
-        optimizer="sgd", loss="sparse_categorical_crossentropy", run_eagerly=True
-    )
-    before = [w.copy() for w in model.get_weights()]
-    rng = np.random.default_rng(0)
-    x = rng.random((4, 32, 32, 3), dtype="float32")
-    y = rng.integers(0, 3, size=(4,))
-    loss = model.train_on_batch(x, y)
-    assert np.isfinite(loss)
-    changed = [
-        not np.array_equal(a, b)
-        for a, b in zip(before, model.get_weights(), strict=True)
-    ]
-    assert any(changed)
 
 
 def test_traced_training_step():
@@ -335,19 +328,3 @@ def test_model_info():
     info = get_model_info("resnet18")
     assert info.has_skip and info.description
     assert not get_model_info("baseline_cnn").has_skip
-
-
-def test_models_package_does_not_import_tensorflow():
-    import subprocess
-    import sys
-
-    code = "import sys, keras_resnet.models; print('tensorflow' in sys.modules)"
-    env = {"KERAS_BACKEND": "jax", "PATH": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    assert result.stdout.strip() == "False"

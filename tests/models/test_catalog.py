@@ -5,12 +5,11 @@ import keras
 import pytest
 
 import keras_resnet
-from keras_resnet.models import build_model, get_model_info
+from keras_resnet.models import get_model_info
 from keras_resnet.models.catalog import (
     CATALOG,
     closest_name,
     filter_models,
-    measure,
     name_depth,
 )
 
@@ -27,9 +26,10 @@ def test_catalog_holds_every_registered_model_with_its_metadata():
 
 
 @pytest.mark.slow
-def test_catalog_numbers_are_those_of_the_built_models():
-    # Builds all models at full width: regenerate CATALOG if this fails.
-    assert measure() == CATALOG
+def test_catalog_numbers_are_those_of_the_built_models(measured):
+    # All models built at full width (once, shared with test_builders):
+    # regenerate CATALOG if this fails.
+    assert measured == CATALOG
 
 
 def test_depth_is_the_number_in_the_name_where_there_is_one():
@@ -40,9 +40,9 @@ def test_depth_is_the_number_in_the_name_where_there_is_one():
 
 
 @pytest.mark.parametrize("name", ["wide_resnet16_4", "wide_resnet28_10"])
-def test_wide_resnet_names_count_every_convolution(name):
+def test_wide_resnet_names_count_every_convolution(name, tiny_model):
     # WRN-d-k: d convolutions, the three 1x1 shortcut projections included.
-    model = build_model(name, width_multiplier=0.0625)
+    model = tiny_model(name)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == CATALOG[name].depth
     assert sum("shortcut" in layer.name for layer in convs) == 3

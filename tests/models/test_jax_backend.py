@@ -35,7 +35,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow
-def test_builders_on_jax():
+def test_builders_on_jax(tiny_model):
     import keras_resnet
     from keras_resnet.models import count_trainable_params
 
@@ -47,7 +47,7 @@ def test_builders_on_jax():
     jax_models = json.loads(result.stdout.strip().splitlines()[-1])
     assert sorted(jax_models) == keras_resnet.list_models()
     for name, info in jax_models.items():
-        tf_model = keras_resnet.build_model(name, width_multiplier=0.125)
+        tf_model = tiny_model(name)
         assert info["names"] == [layer.name for layer in tf_model.layers]
         # Full-size counts are pinned on TensorFlow by test_builders; equal
         # tiny counts and names show the JAX graph is the same network.

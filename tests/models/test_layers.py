@@ -166,8 +166,8 @@ def test_same_config_and_weights_as_the_keras_layer():
     ]
 
 
-def test_models_are_built_from_it():
-    model = keras_resnet.build_model("resnet18", width_multiplier=0.0625)
+def test_models_are_built_from_it(tiny_model):
+    model = tiny_model("resnet18")
     norms = [layer for layer in model.layers if "bn" in layer.name]
     assert len(norms) == 20
     assert all(type(layer) is BatchNormalization for layer in norms)
@@ -182,8 +182,9 @@ def test_keras_file_round_trip_keeps_the_class_and_outputs(tmp_path):
     assert {type(layer) for layer in loaded.layers if "bn" in layer.name} == {
         BatchNormalization
     }
+    # Eager calls: the same numbers as predict, without tracing two graphs.
     np.testing.assert_array_equal(
-        loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+        np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False))
     )
 
 
@@ -205,7 +206,7 @@ def test_to_stock_layers_swaps_only_batch_norm_and_keeps_weights(tmp_path):
     for mine, theirs in zip(stock.weights, model.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
     np.testing.assert_allclose(
-        stock.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        stock(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-6
     )
     stock.save(tmp_path / "stock.keras")
     with zipfile.ZipFile(tmp_path / "stock.keras") as archive:
@@ -230,13 +231,16 @@ def test_to_stock_layers_converts_nested_models():
     assert fused(outer) and not fused(stock)
     x = inputs((2, 32, 32, 3))
     np.testing.assert_allclose(
-        stock.predict(x, verbose=0), outer.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        stock(x, training=False), outer(x, training=False), rtol=1e-5, atol=1e-6
     )
 
 
-def test_layers_module_imports_without_tensorflow():
+def test_models_and_layers_import_without_tensorflow():
+    # One fresh process for both: the models package, then the layer in use.
     code = (
-        "import sys, keras_resnet.models.layers as m; "
+        "import sys, keras_resnet.models; "
+        "assert 'tensorflow' not in sys.modules; "
+        "import keras_resnet.models.layers as m; "
         "m.BatchNormalization()(__import__('numpy').ones((2, 3, 3, 4)), training=True); "
         "print('tensorflow' in sys.modules)"
     )

@@ -22,9 +22,9 @@ def _weighted_names(model: keras.Model) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_none_has_no_batch_norm_and_keeps_every_weighted_layer_name(name):
+def test_none_has_no_batch_norm_and_keeps_every_weighted_layer_name(name, tiny_model):
     plain = keras_resnet.build_model(name, normalization="none", **TINY)
-    batch = keras_resnet.build_model(name, normalization="batch", **TINY)
+    batch = tiny_model(name)  # the default, "batch" (see the test below)
 
     classes = {type(layer).__name__ for layer in iter_layers(plain)}
     assert not any("Normalization" in cls for cls in classes), classes
@@ -61,12 +61,12 @@ def test_choices_are_batch_and_none():
     assert NORMALIZATIONS == ("batch", "none")
 
 
-def test_default_is_batch_and_parameter_counts():
-    default = keras_resnet.build_model("resnet18")
-    explicit = keras_resnet.build_model("resnet18", normalization="batch")
+def test_default_is_batch_and_parameter_counts(tiny_model, measured):
+    default = tiny_model("resnet18")
+    explicit = keras_resnet.build_model("resnet18", normalization="batch", **TINY)
     plain = keras_resnet.build_model("resnet18", normalization="none")
-    assert count_trainable_params(default) == 11_173_962
-    assert count_trainable_params(explicit) == 11_173_962
+    assert measured["resnet18"].params == 11_173_962  # built at the default
+    assert count_trainable_params(explicit) == count_trainable_params(default)
     # 20 BN layers' gamma and beta (2 x 4,800) go, 20 conv biases (4,800) come.
     assert count_trainable_params(plain) == 11_169_162
     assert [layer.name for layer in default.layers] == [
