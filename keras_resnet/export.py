@@ -8,18 +8,23 @@ half-written directory; an existing non-empty target is replaced only with
 Folders are created 0755 and files 0644 (under umask 022), so a server
 running as another user can read them.
 
-* ``saved_model``: ``OUTPUT/saved_model.pb`` with the ``serving_default``
-  signature ``images`` (uint8 ``[batch, height, width, 3]``, any size) ->
-  ``probabilities`` (float32 ``[batch, classes]``), ``class_id`` (int64
-  ``[batch]``), ``class_name`` (string ``[batch]``); resizing and
-  normalization happen inside the graph. Needs only TensorFlow to load.
+* ``saved_model``: written by ``keras.export.ExportArchive``, from the
+  TensorFlow or the JAX backend (which converts the model with jax2tf, so
+  TensorFlow must be installed). ``OUTPUT/saved_model.pb`` with the
+  ``serving_default`` signature ``images`` (uint8 ``[batch, height, width,
+  3]``, any size) -> ``probabilities`` (float32 ``[batch, classes]``),
+  ``class_id`` (int64 ``[batch]``), ``class_name`` (string ``[batch]``);
+  resizing and normalization happen inside the graph. A second signature,
+  ``classify_pixels``, is the bare model on float32 pixels already of its
+  input size. Needs only TensorFlow to load.
 * ``keras``: ``OUTPUT/model.keras`` (the classifier without augmentation,
   made of stock Keras layers only, so plain Keras loads it without this
   package) and ``OUTPUT/dataset.json`` with its ``class_names``; a valid
-  ``predict`` source.
+  ``predict`` source. Needs no TensorFlow.
 * ``onnx``: ``OUTPUT/model.onnx`` with the same ``images`` input and
   ``probabilities`` / ``class_id`` outputs; class names and image size are in
-  the model's metadata. Needs the ``onnx`` extra (tf2onnx, onnx).
+  the model's metadata. Needs the ``onnx`` extra (tf2onnx, onnx) and the
+  TensorFlow backend.
 
 Example:
     >>> export_model("runs/resnet18-20261125-101500", "serving/cifar", version=1)
@@ -35,25 +40,29 @@ import pathlib
 import shutil
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
-
-from keras_resnet._validation import check_int
+from keras_resnet._validation import check_choice, check_int
 from keras_resnet.errors import KerasResNetError, RunDirectoryError
-from keras_resnet.inference import (
-    DATASET_FILE,
-    METADATA_FILE,
-    MODEL_FILE,
-    find_saved_model,
-    load_classifier,
-    resize_images,
-)
-from keras_resnet.models.layers import to_stock_layers
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+# Keras and TensorFlow are imported where they are used, so that the command
+# line reads FORMATS without loading them, and the keras format works on a
+# backend without TensorFlow installed.
 
 FORMATS = ("saved_model", "keras", "onnx")
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
+SERVING_SIGNATURE = "serving_default"
+PIXELS_SIGNATURE = "classify_pixels"
+# Backends whose models keras.export.ExportArchive turns into a SavedModel.
+SAVED_MODEL_BACKENDS = ("tensorflow", "jax")
+# Lower the jax2tf module for both, so a SavedModel exported on a CPU also
+# serves on a GPU (native serialization runs only on the platforms listed).
+JAX_PLATFORMS = ("cpu", "cuda")
 
 
 def export_model(
@@ -93,8 +102,10 @@ def export_model(
         RunDirectoryError: If ``source`` has no model; if the target contains
             ``source`` or is inside it; if the target exists, is not empty
             and ``overwrite`` is False.
-        KerasResNetError: If the ONNX extra is not installed, or a
-            SavedModel is to be exported to another format.
+        KerasResNetError: If the backend cannot write ``format`` (a
+            SavedModel needs the TensorFlow or JAX backend and TensorFlow
+            installed, ONNX the TensorFlow backend), the ONNX extra is not
+            installed, or a SavedModel is to be exported to another format.
     """
     _validate(format, version)
     target = pathlib.Path(output)
@@ -106,6 +117,9 @@ def export_model(
     if saved_model is not None:
         write = _saved_model_copier(saved_model, format)
     else:
+        from keras_resnet.inference import load_classifier
+
+        _check_backend(format)
         model, class_names = load_classifier(source)
         image_size = _image_size(model)
         writer = _WRITERS[format]
@@ -118,10 +132,7 @@ def export_model(
 
 
 def _validate(format: str, version: int | None) -> None:
-    if format not in FORMATS:
-        raise ValueError(
-            f"format must be one of {FORMATS}. Received: format={format!r}"
-        )
+    check_choice("format", format, FORMATS)
     if version is None:
         return
     check_int("version", version, minimum=0)
@@ -130,6 +141,31 @@ def _validate(format: str, version: int | None) -> None:
             "version (the TF Serving layout) applies only to format='saved_model'. "
             f"Received: format={format!r}"
         )
+
+
+def _check_backend(format: str) -> None:
+    """Refuse, before the model is loaded, a format this backend cannot write."""
+    import keras
+
+    backend = keras.backend.backend()
+    if format == "saved_model" and backend not in SAVED_MODEL_BACKENDS:
+        raise KerasResNetError(
+            "SavedModel export needs the TensorFlow or JAX backend (set "
+            f"KERAS_BACKEND=tensorflow or jax); the backend is {backend}"
+        )
+    if format == "onnx" and backend != "tensorflow":
+        raise KerasResNetError(
+            "ONNX export needs the TensorFlow backend, since tf2onnx converts "
+            f"TensorFlow graphs (set KERAS_BACKEND=tensorflow); the backend is {backend}"
+        )
+    if format == "saved_model":
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            raise KerasResNetError(
+                "SavedModel export needs TensorFlow, also on the JAX backend "
+                "(Keras converts the model with jax2tf): pip install tensorflow"
+            ) from None
 
 
 def _check_no_overlap(source: pathlib.Path, target: pathlib.Path) -> None:
@@ -176,6 +212,8 @@ def _image_size(model: keras.Model) -> tuple[int, int]:
 
 def _saved_model_source(source: pathlib.Path) -> pathlib.Path | None:
     """The SavedModel folder of ``source``, or None for a run dir / file."""
+    from keras_resnet.inference import MODEL_FILE, find_saved_model
+
     if not source.is_dir() or (source / MODEL_FILE).is_file():
         return None
     return find_saved_model(source)
@@ -184,6 +222,8 @@ def _saved_model_source(source: pathlib.Path) -> pathlib.Path | None:
 def _saved_model_copier(
     saved_model: pathlib.Path, format: str
 ) -> Callable[[pathlib.Path], None]:
+    from keras_resnet.inference import METADATA_FILE
+
     if format != "saved_model":
         raise KerasResNetError(
             f"{saved_model} is a SavedModel, which can only be exported as "
@@ -287,10 +327,19 @@ def apply_umask_permissions(folder: str | os.PathLike) -> None:
             os.chmod(path, mode & ~mask)
 
 
-def build_serving_function(
+def build_export_archive(
     model: keras.Model, class_names: list[str], image_size: tuple[int, int]
-) -> tf.types.experimental.GenericFunction:
-    """The ``serving_default`` function: uint8 images of any size -> outputs.
+) -> keras.export.ExportArchive:
+    """The SavedModel of ``model`` as a ``keras.export.ExportArchive``.
+
+    The model goes through Keras' own export (a ``tf.function`` on the
+    TensorFlow backend, jax2tf on the JAX backend, lowered for CPU and CUDA)
+    as the endpoint ``classify_pixels``: float32 pixels ``[batch, height,
+    width, 3]`` of ``image_size`` -> the model's output. The
+    ``serving_default`` endpoint wraps it in TensorFlow code that is the
+    same on every backend: uint8 images of any size are resized with
+    ``keras_resnet.inference.resize_images``, and the class id and name are
+    looked up after the model (JAX has no string tensors).
 
     Args:
         model: Classifier taking raw float pixels of ``image_size``.
@@ -298,10 +347,49 @@ def build_serving_function(
         image_size: ``(height, width)`` to resize to.
 
     Returns:
-        A ``tf.function`` with input ``images`` (uint8 ``[None, None, None,
-        3]``) returning ``probabilities`` (float32), ``class_id`` (int64) and
-        ``class_name`` (string).
+        An archive to ``write_out``; its ``serving_default`` takes ``images``
+        (uint8 ``[None, None, None, 3]``) and returns ``probabilities``
+        (float32), ``class_id`` (int64) and ``class_name`` (string).
     """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def classify_pixels(pixels):
+        return model(pixels, training=False)
+
+    options = {}
+    if keras.backend.backend() == "jax":
+        # Serving needs no gradient; without it, loading does not warn about
+        # "ops with unsaved custom gradients".
+        options["jax2tf_kwargs"] = {
+            "native_serialization_platforms": JAX_PLATFORMS,
+            "with_gradient": False,
+        }
+    classify = archive.add_endpoint(
+        PIXELS_SIGNATURE,
+        classify_pixels,
+        input_signature=[
+            keras.InputSpec(shape=(None, *image_size, 3), dtype="float32")
+        ],
+        **options,
+    )
+    serve = _serving_function(classify, class_names, image_size)
+    # A traced tf.function is added as it is, not converted again by jax2tf.
+    serve.get_concrete_function()
+    archive.add_endpoint(SERVING_SIGNATURE, serve)
+    return archive
+
+
+def _serving_function(
+    classify: Callable, class_names: list[str], image_size: tuple[int, int]
+) -> tf.types.experimental.GenericFunction:
+    """uint8 images of any size -> probabilities, class_id, class_name."""
+    import tensorflow as tf
+
+    from keras_resnet.inference import resize_images
+
     names = tf.constant(class_names, dtype=tf.string)
 
     @tf.function(
@@ -313,7 +401,7 @@ def build_serving_function(
         images = tf.ensure_shape(images, [None, None, None, 3])
         pixels = resize_images(images, image_size)
         # A mixed-precision model computes in float16; serve float32 anyway.
-        probabilities = tf.cast(model(pixels, training=False), tf.float32)
+        probabilities = tf.cast(classify(pixels), tf.float32)
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "probabilities": probabilities,
@@ -325,21 +413,17 @@ def build_serving_function(
 
 
 def _write_saved_model(model, class_names, image_size, folder: pathlib.Path) -> None:
-    if keras.backend.backend() != "tensorflow":
-        raise KerasResNetError(
-            "SavedModel export needs the TensorFlow backend (set "
-            f"KERAS_BACKEND=tensorflow); the backend is {keras.backend.backend()}"
-        )
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default", build_serving_function(model, class_names, image_size)
-    )
+    from keras_resnet.inference import METADATA_FILE
+
+    archive = build_export_archive(model, class_names, image_size)
     archive.write_out(str(folder), verbose=False)
     _write_json(folder / METADATA_FILE, _metadata(model, class_names, image_size))
 
 
 def _write_keras(model, class_names, image_size, folder: pathlib.Path) -> None:
+    from keras_resnet.inference import DATASET_FILE, MODEL_FILE
+    from keras_resnet.models.layers import to_stock_layers
+
     to_stock_layers(model).save(folder / MODEL_FILE)
     # The part of a run's dataset.json that predicting needs.
     dataset = {
@@ -352,11 +436,16 @@ def _write_keras(model, class_names, image_size, folder: pathlib.Path) -> None:
 
 def _write_onnx(model, class_names, image_size, folder: pathlib.Path) -> None:
     onnx, tf2onnx = _import_onnx()
+    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
-    serve = build_serving_function(model, class_names, image_size)
+    # The model is called directly (the TensorFlow backend), so freezing
+    # sees its variables.
+    serve = _serving_function(
+        lambda pixels: model(pixels, training=False), class_names, image_size
+    )
     # ONNX has no string tensors from TF's gather; class names go in metadata.
     concrete = tf.function(
         lambda images: {
@@ -409,13 +498,19 @@ def _rename_onnx_io(proto, old_names: list[str], new_names: list[str]) -> None:
 
 
 def _metadata(model, class_names, image_size) -> dict:
+    import keras
+
+    from keras_resnet.inference import RESIZE_METHOD
+
     return {
         "model": model.name,
         "class_names": list(class_names),
         "num_classes": len(class_names),
         "image_size": list(image_size),
         "input": "uint8 [batch, height, width, 3], any height and width",
-        "resize": "bilinear, no antialiasing",
+        "resize": f"{RESIZE_METHOD}, no antialiasing",
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
     }
 
 

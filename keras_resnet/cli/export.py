@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-FORMAT_CHOICES = ("saved_model", "keras", "onnx")
+# Light: keras_resnet.export imports Keras and TensorFlow only when exporting.
+from keras_resnet.export import FORMATS
 
 EPILOG = """\b
 Examples:
@@ -16,7 +17,9 @@ Examples:
 The SavedModel signature serving_default takes `images`, uint8
 [batch, height, width, 3] of any size, and returns float32 `probabilities`,
 int64 `class_id` and string `class_name`. With --version N the export goes to
-OUTPUT/N/, the layout TF Serving watches (see docs/export.md).
+OUTPUT/N/, the layout TF Serving watches (see docs/export.md). saved_model
+works on the TensorFlow and the JAX backend (KERAS_BACKEND=jax; TensorFlow
+must be installed), onnx on the TensorFlow backend.
 """
 
 
@@ -26,10 +29,10 @@ OUTPUT/N/, the layout TF Serving watches (see docs/export.md).
 @click.option(
     "--format",
     "format_",
-    type=click.Choice(FORMAT_CHOICES),
+    type=click.Choice(FORMATS),
     default="saved_model",
     show_default=True,
-    help="Export format (onnx needs the onnx extra).",
+    help="Export format (onnx needs the onnx extra and the TensorFlow backend).",
 )
 @click.option(
     "--version",

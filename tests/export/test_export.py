@@ -16,7 +16,7 @@ from keras_resnet.inference import (
     strip_augmentation,
 )
 
-from .helpers import CLASS_NAMES, keras_reference, uint8_images
+from .helpers import CLASS_NAMES, IMAGE_SIZE, keras_reference, uint8_images
 
 
 def leftovers(folder):
@@ -141,6 +141,27 @@ def test_missing_onnx_extra_is_reported(run_dir, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("backend", "format", "message"),
+    [
+        ("torch", "saved_model", "SavedModel export needs the TensorFlow or JAX"),
+        ("jax", "onnx", "ONNX export needs the TensorFlow backend"),
+    ],
+)
+def test_format_the_backend_cannot_write_is_refused_before_loading(
+    run_dir, tmp_path, monkeypatch, backend, format, message
+):
+    def no_loading(source):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    monkeypatch.setattr("keras_resnet.inference.load_classifier", no_loading)
+    with pytest.raises(KerasResNetError, match=message) as caught:
+        export_model(run_dir, tmp_path / "out", format=format)
+    assert str(caught.value).endswith(f"the backend is {backend}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_augmentation_layers_are_stripped(classifier):
     augment = keras.Sequential(
         [
@@ -149,7 +170,7 @@ def test_augmentation_layers_are_stripped(classifier):
         ],
         name="augmentation",
     )
-    pixels = keras.Input((32, 32, 3))
+    pixels = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
     inline = keras.layers.RandomFlip("vertical", name="flip")(pixels)
     training_model = keras.Model(pixels, classifier(augment(inline)))
     assert is_augmentation(augment)
@@ -157,7 +178,7 @@ def test_augmentation_layers_are_stripped(classifier):
 
     stripped = strip_augmentation(training_model)
     assert not any(is_augmentation(layer) for layer in stripped.layers)
-    images = uint8_images(4, 32, 32).astype(np.float32)
+    images = uint8_images(4, IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
     np.testing.assert_allclose(
         np.asarray(stripped.predict(images, verbose=0)),
         keras_reference(classifier, images.astype(np.uint8)),
@@ -167,7 +188,7 @@ def test_augmentation_layers_are_stripped(classifier):
 
 
 def test_export_of_training_wrapper_contains_no_augmentation(classifier, tmp_path):
-    pixels = keras.Input((32, 32, 3))
+    pixels = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
     flipped = keras.layers.RandomFlip("horizontal", name="random_flip")(pixels)
     keras.Model(pixels, classifier(flipped)).save(tmp_path / "train.keras")
     written = export_model(tmp_path / "train.keras", tmp_path / "out", format="keras")
@@ -183,7 +204,7 @@ def test_predictors_agree_across_forms(classifier, run_dir, tmp_path):
     for source in (run_dir, run_dir / "model.keras", keras_export):
         predictor = load_predictor(source)
         assert predictor.class_names == CLASS_NAMES
-        assert predictor.image_size == (32, 32)
+        assert predictor.image_size == (IMAGE_SIZE, IMAGE_SIZE)
         probabilities = predictor.predict(images)
         assert probabilities.dtype == np.float32
         np.testing.assert_allclose(probabilities, expected, atol=1e-5)
@@ -239,7 +260,7 @@ def test_keras_format_loads_in_plain_keras_without_the_package(
         config = archive.read("config.json").decode()
     assert "keras_resnet" not in config
     assert config.count('"class_name": "BatchNormalization"') > 0
-    images = uint8_images(4, 32, 32, 3).astype(np.float32)
+    images = uint8_images(4, IMAGE_SIZE, IMAGE_SIZE, 3).astype(np.float32)
     np.save(tmp_path / "images.npy", images)
     script = tmp_path / "load.py"
     script.write_text(PLAIN_KERAS_LOAD)

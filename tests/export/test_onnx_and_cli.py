@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from keras_resnet.cli.export import export
 
-from .helpers import CLASS_NAMES, keras_reference, uint8_images
+from .helpers import CLASS_NAMES, IMAGE_SIZE, keras_reference, uint8_images
 
 
 @pytest.mark.slow
@@ -27,8 +27,11 @@ def test_onnx_matches_keras_on_two_sizes(classifier, run_dir, tmp_path):
     ]
     metadata = session.get_modelmeta().custom_metadata_map
     assert json.loads(metadata["class_names"]) == CLASS_NAMES
-    assert json.loads(metadata["image_size"]) == [32, 32]
-    for images in (uint8_images(3, 32, 32, 7), uint8_images(2, 50, 41, 8)):
+    assert json.loads(metadata["image_size"]) == [IMAGE_SIZE, IMAGE_SIZE]
+    for images in (
+        uint8_images(3, IMAGE_SIZE, IMAGE_SIZE, 7),
+        uint8_images(2, 27, 21, 8),
+    ):
         probabilities, class_id = session.run(
             ["probabilities", "class_id"], {"images": images}
         )
@@ -57,6 +60,24 @@ def test_cli_refuses_non_empty_output_without_overwrite(run_dir, tmp_path):
     assert "--overwrite" in result.output
     assert CliRunner().invoke(export, [*args, "--overwrite"]).exit_code == 0
     assert not (tmp_path / "out" / "old").exists()
+
+
+def test_cli_export_over_the_folder_holding_the_source_exits_1(run_dir, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(run_dir, runs / "run")
+    (runs / "notes.txt").write_text("unrelated file beside the run")
+    before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    args = [str(runs / "run"), str(runs), "--format", "keras", "--overwrite"]
+    result = CliRunner().invoke(export, args)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"Error: Export target {runs} contains the source {runs / 'run'}; replacing "
+        "it would delete the source. Choose a directory outside it"
+    ]
+    assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
 def test_cli_run_dir_without_model_exits_1(tmp_path):

@@ -17,6 +17,7 @@ from keras_resnet.inference import load_predictor
 
 from .helpers import (
     CLASS_NAMES,
+    IMAGE_SIZE,
     build_classifier,
     keras_reference,
     uint8_images,
@@ -70,7 +71,10 @@ def keras_free_path(folder):
 
 @pytest.mark.slow
 def test_fresh_tensorflow_process_matches_keras(classifier, saved_model_base, tmp_path):
-    images = {"small": uint8_images(3, 32, 32, 1), "large": uint8_images(2, 57, 45, 2)}
+    images = {
+        "small": uint8_images(3, IMAGE_SIZE, IMAGE_SIZE, 1),
+        "large": uint8_images(2, 29, 23, 2),
+    }
     np.savez(tmp_path / "inputs.npz", **images)
     script = tmp_path / "serve.py"
     script.write_text(SERVE_SCRIPT)
@@ -112,7 +116,7 @@ def test_fresh_tensorflow_process_matches_keras(classifier, saved_model_base, tm
 
 def test_probabilities_are_not_trivial(classifier):
     """Guards the comparison above: a briefly trained model is not uniform."""
-    probabilities = keras_reference(classifier, uint8_images(8, 32, 32))
+    probabilities = keras_reference(classifier, uint8_images(8, IMAGE_SIZE, IMAGE_SIZE))
     assert probabilities.max() - probabilities.min() > 0.05
 
 
@@ -174,7 +178,19 @@ def test_metadata_names_classes_and_size(saved_model_base):
     metadata_file = saved_model_base / "1" / "assets.extra" / "keras_resnet.json"
     metadata = json.loads(metadata_file.read_text())
     assert metadata["class_names"] == CLASS_NAMES
-    assert metadata["image_size"] == [32, 32]
+    assert metadata["image_size"] == [IMAGE_SIZE, IMAGE_SIZE]
+    assert metadata["resize"] == "bilinear, no antialiasing"
+    assert metadata["keras_backend"] == "tensorflow"
+    assert metadata["keras_version"] == keras.__version__
+
+
+def test_bare_model_signature_takes_pixels_of_the_model_size(saved_model_base):
+    loaded = tf.saved_model.load(str(saved_model_base / "1"))
+    assert sorted(loaded.signatures) == ["classify_pixels", "serving_default"]
+    spec = loaded.signatures["classify_pixels"].structured_input_signature[1]
+    assert [(s.dtype, s.shape.as_list()) for s in spec.values()] == [
+        (tf.float32, [None, IMAGE_SIZE, IMAGE_SIZE, 3])
+    ]
 
 
 @pytest.mark.slow
@@ -206,7 +222,7 @@ def test_mixed_precision_model_serves_float32(tmp_path):
     export = export_model(run, tmp_path / "export")
     serve = tf.saved_model.load(str(export)).signatures["serving_default"]
     assert serve.structured_outputs["probabilities"].dtype == tf.float32
-    images = uint8_images(2, 32, 32)
+    images = uint8_images(2, IMAGE_SIZE, IMAGE_SIZE)
     probabilities = serve(images=tf.constant(images))["probabilities"]
     assert probabilities.dtype == tf.float32
     expected = keras_reference(keras.saving.load_model(run / "model.keras"), images)
