@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from keras_resnet._validation import check_choice, check_int
 from keras_resnet.errors import KerasResNetError, RunDirectoryError
+from keras_resnet.run_layout import DATASET_FILE, MODEL_FILE
 
 if TYPE_CHECKING:
     import keras
@@ -113,14 +114,14 @@ def export_model(
         target = target / str(version)
     _check_no_overlap(pathlib.Path(source), target)
     _check_target(target, overwrite)
-    saved_model = _saved_model_source(pathlib.Path(source))
-    if saved_model is not None:
-        write = _saved_model_copier(saved_model, format)
-    else:
-        from keras_resnet.inference import load_classifier
+    from keras_resnet.inference import find_model, load_classifier
 
+    found = find_model(source)
+    if found.is_dir():  # a SavedModel folder (the highest version)
+        write = _saved_model_copier(found, format)
+    else:
         _check_backend(format)
-        model, class_names = load_classifier(source)
+        model, class_names = load_classifier(found)
         image_size = _image_size(model)
         writer = _WRITERS[format]
 
@@ -208,15 +209,6 @@ def _image_size(model: keras.Model) -> tuple[int, int]:
             f"Received: input_shape={model.input_shape}"
         )
     return int(height), int(width)
-
-
-def _saved_model_source(source: pathlib.Path) -> pathlib.Path | None:
-    """The SavedModel folder of ``source``, or None for a run dir / file."""
-    from keras_resnet.inference import MODEL_FILE, find_saved_model
-
-    if not source.is_dir() or (source / MODEL_FILE).is_file():
-        return None
-    return find_saved_model(source)
 
 
 def _saved_model_copier(
@@ -421,7 +413,6 @@ def _write_saved_model(model, class_names, image_size, folder: pathlib.Path) -> 
 
 
 def _write_keras(model, class_names, image_size, folder: pathlib.Path) -> None:
-    from keras_resnet.inference import DATASET_FILE, MODEL_FILE
     from keras_resnet.models.layers import to_stock_layers
 
     to_stock_layers(model).save(folder / MODEL_FILE)
