@@ -140,7 +140,9 @@ def describe_model(name: str, *, width_multiplier: float = 1.0, num_classes: int
         catalog.NUM_CLASSES,
     )
     if entry is None or not defaults:
-        entry = catalog.measure(
+        from keras_resnet.models.summary import measure
+
+        entry = measure(
             [name], width_multiplier=width_multiplier, num_classes=num_classes
         )[name]
     return {

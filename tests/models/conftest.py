@@ -11,7 +11,7 @@ import functools
 import pytest
 
 import keras_resnet
-from keras_resnet.models.catalog import measure
+from keras_resnet.models.summary import measure
 
 TINY = {"width_multiplier": 0.125}
 
