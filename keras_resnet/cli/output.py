@@ -88,9 +88,8 @@ class FiniteFloatRange(click.FloatRange):
 class WidthMultiplierType(FiniteFloatRange):
     """A positive finite width multiplier, at most the models' own maximum.
 
-    The maximum (``keras_resnet.models._factory.MAX_WIDTH_MULTIPLIER``) is
-    checked when a value is given, because importing the models imports
-    Keras, which ``--help`` does not need.
+    The bound and its explanation come from the check every builder runs
+    (``keras_resnet.models.catalog.check_width_multiplier``, keras-free).
     """
 
     def __init__(self) -> None:
@@ -98,11 +97,10 @@ class WidthMultiplierType(FiniteFloatRange):
 
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
-        # The builders' own check owns the bound and its explanation.
-        from keras_resnet.models._factory import validate_positive
+        from keras_resnet.models.catalog import check_width_multiplier
 
         try:
-            validate_positive(number, "width_multiplier")
+            check_width_multiplier(number)
         except ValueError as error:
             reason = without_received(error)
             self.fail(reason.removeprefix("width_multiplier "), param, ctx)
