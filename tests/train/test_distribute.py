@@ -1,11 +1,14 @@
-"""tf.distribute strategies, each in fresh interpreters (logical devices and
-collectives must be set up before TensorFlow initializes)."""
+"""tf.distribute's mirrored strategy in a fresh interpreter (logical devices
+must be set up before TensorFlow initializes), and the removed multiworker
+strategy. Multi-process training: test_data_parallel.py."""
 
 import json
-import socket
 
 import pytest
-from train_helpers import REPO, run_python
+from click.testing import CliRunner
+from train_helpers import run_python
+
+from keras_resnet.cli import cli
 
 TRAIN_AND_REPORT = """
 import json, sys
@@ -38,16 +41,6 @@ def parse(result) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     code = TRAIN_AND_REPORT.format(
@@ -60,45 +53,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert len(report["loss"]) == 2
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    reason="Keras 3 fit() all-reduces the first batch with MultiWorkerMirroredStrategy "
-    "and fails ('PerReplica ... to a Tensor'): keras-team/keras#20585",
-    strict=False,
-)
-def test_multiworker_strategy_with_two_local_workers(tmp_path):
-    import subprocess
-    import sys
-
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    processes = []
-    for index in range(2):
-        code = TRAIN_AND_REPORT.format(
-            setup="", run_dir=str(tmp_path / "multi"), strategy="multiworker"
-        )
-        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        env = {"TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-c", code],
-                cwd=REPO,
-                env={**__import__("os").environ, **env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    outputs = [p.communicate(timeout=300) for p in processes]
-    reports = [
-        parse(subprocess.CompletedProcess([], p.returncode, out, err))
-        for p, (out, err) in zip(processes, outputs, strict=True)
-    ]
-    assert [r["replicas"] for r in reports] == [2, 2]
-    # Both workers hold the same synchronised weights; only the chief
-    # (worker 0) writes the run directory.
-    assert reports[0]["checksum"] == pytest.approx(reports[1]["checksum"], rel=1e-6)
-    assert reports[0]["run_dir"] == str(tmp_path / "multi")
-    assert reports[1]["run_dir"] != reports[0]["run_dir"]
-    metrics = json.loads((tmp_path / "multi" / "metrics.json").read_text())
-    assert metrics["completed"] is True
+def test_multiworker_is_refused_pointing_at_data_parallel():
+    result = CliRunner().invoke(cli, ["fit", "mini_resnet", "--strategy=multiworker"])
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for '--strategy': multiworker was removed: TensorFlow's "
+        "MultiWorkerMirroredStrategy fails inside Keras 3 (keras-team/keras#20585); "
+        "use data_parallel with KERAS_BACKEND=jax"
+    ) in " ".join(result.output.split())
