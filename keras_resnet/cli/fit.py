@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import pathlib
 from typing import Any
 
@@ -24,9 +23,20 @@ from keras_resnet.cli.output import (
     without_received,
 )
 from keras_resnet.cli.progress import epoch_progress, library_progress
-from keras_resnet.errors import RunNotFoundError, TrainingInterrupted
+from keras_resnet.errors import (
+    RunDirectoryError,
+    RunNotFoundError,
+    TrainingInterrupted,
+)
+from keras_resnet.run_layout import (
+    CONFIG_FILE,
+    DATASET_FILE,
+    RUN_FILES,
+    TENSORBOARD_DIR,
+    read_optional_json,
+)
 from keras_resnet.train.config import TrainConfig
-from keras_resnet.train.rundir import CONFIG, default_run_dir, require_run
+from keras_resnet.train.rundir import default_run_dir, require_run
 
 EPILOG = """\b
 Examples:
@@ -46,7 +56,18 @@ must match it.
 """
 
 
-@click.command(epilog=EPILOG)
+HELP = f"""Train MODEL (or the config file's model) and save a run directory.
+
+MODEL is a name listed by `keras-resnet models`.
+
+The run directory holds {", ".join(RUN_FILES)} and {TENSORBOARD_DIR}/. Ctrl-C
+stops after the current batch and saves a backup (exit 130); continue with
+--resume. A second fit on a run directory in use fails at once, naming the
+pid that holds it.
+"""
+
+
+@click.command(epilog=EPILOG, help=HELP)
 @click.argument("model", required=False, type=model_choice(), metavar="[MODEL]")
 @training_options
 @click.option(
@@ -69,23 +90,14 @@ def fit(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Train MODEL (or the config file's model) and save a run directory.
-
-    MODEL is a name listed by `keras-resnet models`.
-
-    The run directory holds config.yaml, dataset.json, history.csv/json,
-    gradient_norms.json, metrics.json, model.keras, best.keras and
-    tensorboard/. Ctrl-C stops after the current batch and saves a backup
-    (exit 130); continue with --resume. A second fit on a run directory in
-    use fails at once, naming the pid that holds it.
-    """
+    """Train MODEL (or the config file's model) and save a run directory."""
     if resume:
         training = _with_saved_config(training, model)
     if model is None and "model" not in _file_values(training):
         raise click.UsageError("Missing argument 'MODEL' (or a --config with 'model').")
     config = resolve_config(training, model=model)
     config = config.replace(
-        # Chosen here, so the start line can name it and read dataset.json.
+        # Chosen here, so the start line can name it and read its dataset file.
         output_dir=config.output_dir or str(default_run_dir(config.model)),
         verbose=0 if quiet else config.verbose,
     )
@@ -133,7 +145,7 @@ def _with_saved_config(training: TrainingOptions, model: str | None) -> Training
     output_dir = training.fields.get("output_dir")
     if output_dir is None:
         raise click.UsageError("--resume needs --output-dir (the run to continue).")
-    saved_path = pathlib.Path(output_dir) / CONFIG
+    saved_path = pathlib.Path(output_dir) / CONFIG_FILE
     if not saved_path.is_file():
         if model is None and "model" not in _file_values(training):
             # Nothing says what to train: the run is the only source.
@@ -211,10 +223,9 @@ def start_line_callback(config: TrainConfig):
 
 def read_dataset_json(config: TrainConfig) -> dict | None:
     """The run's ``dataset.json``, if the engine has written it yet."""
-    path = pathlib.Path(config.output_dir or "") / "dataset.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_optional_json(pathlib.Path(config.output_dir or "") / DATASET_FILE)
+    except RunDirectoryError:
         return None
 
 

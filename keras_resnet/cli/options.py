@@ -33,10 +33,12 @@ from keras_resnet.cli.output import (
     WidthMultiplierType,
     without_received,
 )
+from keras_resnet.data.choices import AUGMENTS
 from keras_resnet.models.catalog import NORMALIZATIONS
 from keras_resnet.train.config import (
     OPTIMIZERS,
     PRECISIONS,
+    REMOVED_STRATEGIES,
     SCHEDULES,
     STRATEGIES,
     TrainConfig,
@@ -97,6 +99,15 @@ class KeyValueType(click.ParamType):
             return key, yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as error:
             self.fail(f"the value of {key} is not valid YAML: {error}")
+
+
+class _StrategyChoice(click.Choice):
+    """``click.Choice`` that says what replaced a removed strategy."""
+
+    def convert(self, value, param, ctx):
+        if value in REMOVED_STRATEGIES:
+            self.fail(f"{value} was removed: {REMOVED_STRATEGIES[value]}.")
+        return super().convert(value, param, ctx)
 
 
 class IntListType(click.ParamType):
@@ -247,7 +258,7 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         "augment",
         ("--augment",),
         dict(
-            type=click.Choice(("standard", "none")),
+            type=click.Choice(AUGMENTS),
             help="Pad-and-crop + flip, or none.",
         ),
     ),
@@ -294,8 +305,9 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         "strategy",
         ("--strategy",),
         dict(
-            type=click.Choice(STRATEGIES),
-            help="Distribution strategy (TensorFlow backend).",
+            type=_StrategyChoice(STRATEGIES),
+            help="Distribution: mirrored (TensorFlow, one host) or data_parallel "
+            "(JAX, one process per host; docs/distributed.md).",
         ),
     ),
     (

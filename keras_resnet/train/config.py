@@ -8,19 +8,35 @@ The field names are the command line's long option names with underscores
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import typing
 from typing import Any
 
 import yaml
 
-from keras_resnet._validation import check_int
+from keras_resnet._validation import check_choice, check_int, check_number, fail
+from keras_resnet.data.choices import AUGMENTS
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+STRATEGIES = ("auto", "default", "mirrored", "data_parallel")
+# Strategies that no longer exist, with what to use instead.
+REMOVED_STRATEGIES = {
+    "multiworker": "TensorFlow's MultiWorkerMirroredStrategy fails inside "
+    "Keras 3 (keras-team/keras#20585); use data_parallel with KERAS_BACKEND=jax "
+    "(docs/distributed.md)",
+}
+
+_NON_NEGATIVE = (
+    "weight_decay",
+    "warmup_epochs",
+    "momentum",
+    "cutout",
+    "mixup_alpha",
+    "cutmix_alpha",
+    "grad_norm_every",
+)
 
 
 @dataclasses.dataclass
@@ -58,8 +74,10 @@ class TrainConfig:
         precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         jit_compile: Compile the train step with XLA.
         steps_per_execution: Train steps per compiled call.
-        strategy: ``"auto"``, ``"default"``, ``"mirrored"`` or
-            ``"multiworker"`` (TensorFlow backend).
+        strategy: ``"auto"`` (mirrored on TensorFlow with several GPUs,
+            else none), ``"default"`` (none), ``"mirrored"`` (TensorFlow,
+            one host) or ``"data_parallel"`` (JAX: every device of every
+            process; see ``keras_resnet.train.distribute``).
         seed: Seed for weights, data order and augmentation.
         deterministic: TensorFlow op determinism (bit-identical reruns and
             resumes). None: on when TensorFlow sees no GPU. Keras turns XLA
@@ -116,37 +134,28 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
-        _positive_int(
-            self, "epochs", "batch_size", "steps_per_execution", "grad_probe_size"
-        )
-        _positive_number(self, "learning_rate", "width_multiplier")
-        _non_negative(
-            self,
-            "weight_decay",
-            "warmup_epochs",
-            "momentum",
-            "cutout",
-            "mixup_alpha",
-            "cutmix_alpha",
-            "grad_norm_every",
-        )
-        _choice(self, "optimizer", OPTIMIZERS)
-        _choice(self, "schedule", SCHEDULES)
-        _choice(self, "precision", PRECISIONS)
-        _choice(self, "strategy", STRATEGIES)
-        _choice(self, "augment", ("standard", "none"))
-        if not 0.0 <= self.label_smoothing < 1.0:
-            _fail("label_smoothing", self.label_smoothing, "must be in [0, 1)")
-        if not 0.0 <= self.validation_split < 1.0:
-            _fail("validation_split", self.validation_split, "must be in [0, 1)")
+        for name in ("epochs", "batch_size", "steps_per_execution", "grad_probe_size"):
+            check_int(name, getattr(self, name))
+        for name in ("learning_rate", "width_multiplier"):
+            check_number(name, getattr(self, name), positive=True)
+        for name in _NON_NEGATIVE:
+            check_number(name, getattr(self, name))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("augment", self.augment, AUGMENTS)
+        check_number("label_smoothing", self.label_smoothing, below=1.0)
+        check_number("validation_split", self.validation_split, below=1.0)
         for name in ("max_train_examples", "max_test_examples"):
             check_int(name, getattr(self, name), allow_none=True)
-        if any(not isinstance(s, int) or s < 0 for s in self.grad_norm_steps):
-            _fail("grad_norm_steps", self.grad_norm_steps, "must be integers >= 0")
+        steps = self.grad_norm_steps
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in steps):
+            fail("grad_norm_steps", steps, "must be integers >= 0")
         if self.deterministic is not None and not isinstance(self.deterministic, bool):
-            _fail("deterministic", self.deterministic, "must be true, false or None")
+            fail("deterministic", self.deterministic, "must be true, false or None")
         if not isinstance(self.model_options, dict):
-            _fail("model_options", self.model_options, "must be a mapping")
+            fail("model_options", self.model_options, "must be a mapping")
 
     # -- (de)serialization -------------------------------------------------
 
@@ -199,6 +208,36 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def load_splits(
+    config: TrainConfig, *, dataset: str | None = None, data_dir: str | None = None
+):
+    """The ``DatasetSplits`` of a run: ``config``'s data, split as it says.
+
+    The one place that turns a config into ``load_dataset`` arguments, so
+    training and evaluating a run see the same examples (hold-out, limits).
+
+    Args:
+        config: The run's configuration.
+        dataset: Another data source in place of ``config.dataset``.
+        data_dir: Another TFDS directory in place of ``config.data_dir``.
+
+    Returns:
+        A ``keras_resnet.data.DatasetSplits``.
+    """
+    # Imported here: reading and validating a config must not load the data
+    # sources (nor TensorFlow through them).
+    from keras_resnet.data import load_dataset
+
+    return load_dataset(
+        dataset or config.dataset,
+        validation_split=config.validation_split,
+        seed=config.seed,
+        data_dir=data_dir or config.data_dir,
+        max_train_examples=config.max_train_examples,
+        max_test_examples=config.max_test_examples,
+    )
+
+
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML mapping of config keys.
 
@@ -233,41 +272,3 @@ def _coerce(hint, value):
         except ValueError:
             return value
     return value
-
-
-def _fail(name: str, value, rule: str):
-    raise ValueError(f"{name} {rule}. Received: {name}={value!r}")
-
-
-def _positive_int(config, *names):
-    for name in names:
-        check_int(name, getattr(config, name))
-
-
-def _positive_number(config, *names):
-    for name in names:
-        value = getattr(config, name)
-        if not _finite(value) or value <= 0:
-            _fail(name, value, "must be a positive finite number")
-
-
-def _non_negative(config, *names):
-    for name in names:
-        value = getattr(config, name)
-        if not _finite(value) or value < 0:
-            _fail(name, value, "must be a finite number >= 0")
-
-
-def _finite(value) -> bool:
-    """A real number (not a bool), neither nan nor infinite."""
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-    )
-
-
-def _choice(config, name, choices):
-    value = getattr(config, name)
-    if value not in choices:
-        _fail(name, value, f"must be one of {', '.join(choices)}")

@@ -15,27 +15,26 @@ import contextlib
 import dataclasses
 import math
 import pathlib
-import tempfile
 import time
 from typing import Any
 
 import keras
 import numpy as np
 
+from keras_resnet import run_layout
 from keras_resnet.callbacks import (
     GradientNormRecorder,
-    RunMonitor,
     kernel_layers,
-    save_model_atomically,
     tensorboard_available,
 )
 from keras_resnet.data.splits import balanced_indices
 from keras_resnet.errors import TrainingError, TrainingInterrupted
 from keras_resnet.models import build_model, count_flops, count_trainable_params
 from keras_resnet.train import distribute, rundir
-from keras_resnet.train.config import TrainConfig
+from keras_resnet.train.config import TrainConfig, load_splits
 from keras_resnet.train.evaluate import summarize
 from keras_resnet.train.losses import CrossEntropy
+from keras_resnet.train.monitor import RunMonitor
 from keras_resnet.train.optim import build_optimizer
 
 __all__ = ["CrossEntropy", "RunResult", "build_classifier", "build_models", "train"]
@@ -58,6 +57,7 @@ class RunResult:
     model: keras.Model | None = None
 
 
+@distribute.process_failures()
 def train(
     config: TrainConfig,
     *,
@@ -100,13 +100,21 @@ def train(
             (completed epochs are saved; resume continues from there).
     """
     config.validate()
+    distribute.setup(config.strategy, config.batch_size)
     started = time.perf_counter()
     previous_determinism = _op_determinism()
     try:
         if not distribute.is_chief():
-            # Other workers compute the same steps but write to scratch space.
-            run_dir = pathlib.Path(tempfile.mkdtemp(prefix="keras-resnet-worker-"))
-            return _run(config, run_dir, None, started, callbacks, clear=False)
+            # Other processes compute the same steps (the collectives need
+            # them) but write to scratch space; on resume they restore the
+            # chief's backup.
+            with distribute.scratch_dir() as run_dir:
+                state = distribute.shared_backup(config.output_dir, resume)
+                result = _run(config, run_dir, state, started, callbacks, clear=False)
+            # Process 0 writes the run directory.
+            return dataclasses.replace(
+                result, run_dir=pathlib.Path(config.output_dir or run_dir)
+            )
         run_dir = pathlib.Path(
             config.output_dir or rundir.default_run_dir(config.model)
         )
@@ -121,6 +129,7 @@ def train(
     finally:
         # The switch is process-wide: leave it as the caller had it.
         _set_op_determinism(previous_determinism)
+        distribute.reset_distribution()
 
 
 def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
@@ -130,16 +139,7 @@ def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
     it is not deleted) until the data is loaded and the model is built.
     """
     deterministic = _seed_everything(config)
-    from keras_resnet.data import load_dataset
-
-    splits = load_dataset(
-        config.dataset,
-        validation_split=config.validation_split,
-        seed=config.seed,
-        data_dir=config.data_dir,
-        max_train_examples=config.max_train_examples,
-        max_test_examples=config.max_test_examples,
-    )
+    splits = load_splits(config)
     config = config.replace(output_dir=str(run_dir))
     steps = splits.train_size // config.batch_size
     if steps < 1:
@@ -158,7 +158,9 @@ def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
     if clear:
         rundir.clear_run(run_dir)
     rundir.write_config(run_dir, config)
-    rundir.write_json(run_dir / rundir.DATASET, rundir.dataset_record(splits))
+    run_layout.write_json(
+        run_dir / run_layout.DATASET_FILE, rundir.dataset_record(splits)
+    )
     recorder, monitor = _engine_callbacks(config, run_dir, classifier, splits, state)
     if initial_epoch < config.epochs:
         _fit(
@@ -172,11 +174,11 @@ def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
         )
     _check_stopped(monitor, run_dir, classifier)
     metrics = _finish(config, run_dir, classifier, splits, monitor, started)
-    metrics["replicas"] = strategy.num_replicas_in_sync if strategy else 1
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    metrics["replicas"] = distribute.num_replicas(strategy)
+    run_layout.write_json(run_dir / run_layout.METRICS_FILE, metrics)
     return RunResult(
         run_dir,
-        rundir.read_json(run_dir / rundir.HISTORY_JSON),
+        run_layout.read_json(run_dir / run_layout.HISTORY_JSON_FILE),
         metrics,
         classifier,
     )
@@ -321,8 +323,8 @@ def _engine_callbacks(config, run_dir, classifier, splits, state):
             model=classifier,
             every_epochs=config.grad_norm_every,
             steps=config.grad_norm_steps,
-            path=run_dir / rundir.GRADIENTS,
-            log_dir=run_dir / rundir.TENSORBOARD / "gradients",
+            path=run_dir / run_layout.GRADIENTS_FILE,
+            log_dir=run_dir / run_layout.TENSORBOARD_DIR / "gradients",
             batch_size=config.batch_size,
             probe_info={
                 "size": len(probe),
@@ -341,11 +343,15 @@ def _engine_callbacks(config, run_dir, classifier, splits, state):
 def _tensorboard(run_dir: pathlib.Path) -> list[keras.callbacks.Callback]:
     if not tensorboard_available():
         return []
-    return [keras.callbacks.TensorBoard(log_dir=str(run_dir / rundir.TENSORBOARD))]
+    log_dir = run_dir / run_layout.TENSORBOARD_DIR
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir))]
 
 
 def _fit(config, model, splits, steps, initial_epoch, callbacks, strategy) -> None:
-    train_data, validation_data = _pipelines(config, splits, initial_epoch, strategy)
+    train_data, validation_data = (
+        distribute.shard_inputs(data, strategy)
+        for data in _pipelines(config, splits, initial_epoch, strategy)
+    )
     if hasattr(train_data, "epoch_callback"):  # the NumPy ArrayLoader
         callbacks = [train_data.epoch_callback(), *callbacks]
     model.fit(
@@ -420,7 +426,8 @@ def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> No
         epoch, batch = monitor.nan_at
         if done:
             kept = (
-                f"the last good backup (epoch {done}) is in {run_dir / rundir.BACKUP}"
+                f"the last good backup (epoch {done}) is in "
+                f"{run_dir / run_layout.BACKUP_DIR}"
             )
         else:
             kept = "no epoch completed, so there is no backup"
@@ -429,7 +436,7 @@ def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> No
             f"stopped and {kept}; lower the learning rate or use precision float32"
         )
     if monitor.interrupted:
-        save_model_atomically(classifier, run_dir / rundir.MODEL)
+        rundir.save_model_atomically(classifier, run_dir / run_layout.MODEL_FILE)
         raise TrainingInterrupted(
             f"training interrupted after {done} completed epoch(s), saved in "
             f"{run_dir}; continue with resume=True",
@@ -439,12 +446,14 @@ def _check_stopped(monitor: RunMonitor, run_dir: pathlib.Path, classifier) -> No
 
 
 def _finish(config, run_dir, classifier, splits, monitor, started):
-    save_model_atomically(classifier, run_dir / rundir.MODEL)
+    rundir.save_model_atomically(classifier, run_dir / run_layout.MODEL_FILE)
     if monitor.recorder is not None:
-        rundir.write_json(run_dir / rundir.GRADIENTS, monitor.recorder.to_json())
+        run_layout.write_json(
+            run_dir / run_layout.GRADIENTS_FILE, monitor.recorder.to_json()
+        )
     rundir.write_history(run_dir, monitor.rows)
     images, labels = splits.arrays["test"]
-    probabilities = classifier.predict(images, batch_size=256, verbose=0)
+    probabilities = distribute.predict(classifier, images, batch_size=256)
     test = summarize(np.asarray(probabilities), labels, splits.class_names)
     seconds = [row["epoch_time"] for row in monitor.rows]
     final_loss = monitor.rows[-1]["loss"] if monitor.rows else None
