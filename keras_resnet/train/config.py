@@ -28,6 +28,20 @@ REMOVED_STRATEGIES = {
     "(docs/distributed.md)",
 }
 
+
+def check_strategy(name) -> None:
+    """Raise ``ValueError`` unless ``name`` is one of ``STRATEGIES``.
+
+    A removed strategy's message says what replaced it.
+    """
+    if name in REMOVED_STRATEGIES:
+        raise ValueError(
+            f"strategy {name} was removed: {REMOVED_STRATEGIES[name]}. "
+            f"Received: strategy={name!r}"
+        )
+    check_choice("strategy", name, STRATEGIES)
+
+
 _NON_NEGATIVE = (
     "weight_decay",
     "warmup_epochs",
@@ -143,7 +157,7 @@ class TrainConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("precision", self.precision, PRECISIONS)
-        check_choice("strategy", self.strategy, STRATEGIES)
+        check_strategy(self.strategy)
         check_choice("augment", self.augment, AUGMENTS)
         check_number("label_smoothing", self.label_smoothing, below=1.0)
         check_number("validation_split", self.validation_split, below=1.0)

@@ -28,16 +28,13 @@ import keras
 import numpy as np
 
 from keras_resnet.errors import TrainingError
-from keras_resnet.train.config import REMOVED_STRATEGIES
+from keras_resnet.train.config import REMOVED_STRATEGIES, check_strategy
 
 # A process that sends no heartbeat for this long counts as lost, and the
 # runtime then stops every other process (JAX's own default is 100 s).
 HEARTBEAT_TIMEOUT_ENV = "KERAS_RESNET_HEARTBEAT_TIMEOUT"
 DEFAULT_HEARTBEAT_TIMEOUT = 60
 
-MULTIWORKER_REMOVED = (
-    f"strategy multiworker was removed: {REMOVED_STRATEGIES['multiworker']}"
-)
 
 _JOB_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
 _NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
@@ -59,12 +56,11 @@ def setup(strategy: str, batch_size: int) -> None:
         batch_size: The global batch size.
 
     Raises:
-        ValueError: ``multiworker``; ``data_parallel`` on a backend other
+        ValueError: An unknown or removed strategy; ``data_parallel`` on a backend other
             than JAX; a batch size that the devices of all processes do not
             divide.
     """
-    if strategy == "multiworker":
-        raise ValueError(f"{MULTIWORKER_REMOVED}. Received: strategy={strategy!r}")
+    check_strategy(strategy)
     if strategy != "data_parallel":
         return
     backend = keras.backend.backend()
@@ -101,13 +97,7 @@ def resolve_strategy(name: str):
         ValueError: For an unknown or removed name, a strategy the backend
             does not support, or ``auto`` with a multi-task ``TF_CONFIG``.
     """
-    if name == "multiworker":
-        raise ValueError(f"{MULTIWORKER_REMOVED}. Received: strategy={name!r}")
-    if name not in ("auto", "default", "mirrored", "data_parallel"):
-        raise ValueError(
-            "strategy must be one of auto, default, mirrored, data_parallel. "
-            f"Received: strategy={name!r}"
-        )
+    check_strategy(name)
     if name == "data_parallel":
         distribution = keras.distribution.DataParallel(
             devices=keras.distribution.list_devices(),
@@ -128,8 +118,9 @@ def resolve_strategy(name: str):
     if name == "auto":
         if _tf_cluster_size() > 1:
             raise ValueError(
-                f"{MULTIWORKER_REMOVED}. Received: TF_CONFIG with "
-                f"{_tf_cluster_size()} tasks"
+                "TF_CONFIG describes several TensorFlow workers, but strategy "
+                f"multiworker was removed: {REMOVED_STRATEGIES['multiworker']}. "
+                f"Received: TF_CONFIG with {_tf_cluster_size()} tasks"
             )
         if len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"

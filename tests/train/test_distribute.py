@@ -61,3 +61,17 @@ def test_multiworker_is_refused_pointing_at_data_parallel():
         "MultiWorkerMirroredStrategy fails inside Keras 3 (keras-team/keras#20585); "
         "use data_parallel with KERAS_BACKEND=jax"
     ) in " ".join(result.output.split())
+
+
+def test_config_refuses_multiworker_naming_data_parallel():
+    """A config file or a library call gets the same pointer as the CLI."""
+    from keras_resnet.train.config import TrainConfig
+
+    with pytest.raises(ValueError) as info:
+        TrainConfig(model="mini_resnet", strategy="multiworker")
+    message = str(info.value)
+    assert message.startswith("strategy multiworker was removed: ")
+    assert "use data_parallel with KERAS_BACKEND=jax" in message
+    assert message.endswith("Received: strategy='multiworker'")
+    with pytest.raises(ValueError, match="must be one of auto, default, mirrored"):
+        TrainConfig(model="mini_resnet", strategy="nccl")
