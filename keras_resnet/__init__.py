@@ -10,11 +10,16 @@ schedules, ``KernelL2SGD``, ``CrossEntropy``) with Keras: at once if Keras is
 already imported, otherwise right after Keras finishes importing. So a
 ``.keras`` file naming them loads after ``import keras_resnet``, in either
 import order.
+
+Importing the package before TensorFlow also turns TensorFlow's oneDNN CPU
+kernels on (``TF_ENABLE_ONEDNN_OPTS=1``) unless the variable is set: TensorFlow
+enables them itself only on CPUs with AVX-512 (docs/training.md, "oneDNN").
 """
 
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
 
 from keras_resnet._lazy import lazy_exports
@@ -37,7 +42,7 @@ SERIALIZABLE_MODULES = (
     "keras_resnet.train.losses",
 )
 
-__all__ = ["SERIALIZABLE_MODULES", "__version__", *_LAZY]
+__all__ = ["ONEDNN_VARIABLE", "SERIALIZABLE_MODULES", "__version__", *_LAZY]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
@@ -94,4 +99,15 @@ def _install_registration() -> None:
         sys.meta_path.insert(0, _AfterKerasImport())
 
 
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def _default_onednn() -> None:
+    # TensorFlow reads the variable once, when it is imported; a value the
+    # user set (0 or 1) is kept.
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault(ONEDNN_VARIABLE, "1")
+
+
 _install_registration()
+_default_onednn()
