@@ -1,12 +1,51 @@
+"""Fixtures for the whole suite: the shared CIFAR copy and one trained run."""
+
+import dataclasses
 import os
 import pathlib
+import shutil
+import subprocess
+import sys
 
 import pytest
+from file_checks import checksums
+from tiny import tiny_fit_args
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# The console script's entry point (cli.py would set TF_CPP_MIN_LOG_LEVEL).
+ENTRY_POINT = "from keras_resnet.cli import main; main()"
 SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg"
+
+# The run `trained_run` holds: 128 train, 32 validation and 64 test images,
+# two epochs (a resume or a progress line has a second epoch to talk about).
+TRAINED_RUN = dict(
+    epochs=2,
+    max_train_examples=160,
+    max_test_examples=64,
+    validation_split=0.2,
+    grad_norm_steps=[0],
+    verbose=None,  # the command's default: one plain line per epoch
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """A finished ``keras-resnet fit`` run and what the command printed.
+
+    Attributes:
+        path: The run directory.
+        args: The ``keras-resnet`` arguments that made it, but for
+            ``--output-dir``.
+        stdout: The command's standard output.
+        stderr: The command's standard error.
+    """
+
+    path: pathlib.Path
+    args: list[str]
+    stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +54,44 @@ def shared_cifar_dir():
     if not (SHARED_CIFAR / "train.tar.gz").is_file():
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_CIFAR}")
     return SHARED_CIFAR
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> TrainedRun:
+    """A tiny run made once per session by the real command in a new process.
+
+    ``keras-resnet fit mini_resnet ...`` on synthetic data with the
+    TensorFlow backend and TensorFlow's own log level (``TF_CPP_MIN_LOG_LEVEL``
+    unset), stdout and stderr redirected to files as in a batch job. Tests
+    that only read the run use it as is; a test that writes to it (or checks
+    that a failing command leaves it alone) uses ``trained_run_copy``. The
+    run's files are checked unchanged at the end of the session.
+    """
+    folder = tmp_path_factory.mktemp("trained_run")
+    run_dir = folder / "run"
+    args = ["fit", *tiny_fit_args(**TRAINED_RUN)]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out, err = folder / "stdout.log", folder / "stderr.log"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", ENTRY_POINT, *args, "--output-dir", str(run_dir)],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=folder,
+            timeout=600,
+        )
+    run = TrainedRun(run_dir, args, out.read_text(), err.read_text())
+    assert done.returncode == 0, run.stderr[-3000:]
+    before = checksums(run_dir)
+    yield run
+    assert checksums(run_dir) == before, (
+        "a test changed the shared trained_run; use trained_run_copy"
+    )
+
+
+@pytest.fixture
+def trained_run_copy(trained_run, tmp_path) -> pathlib.Path:
+    """A private copy of ``trained_run``'s directory, free to change."""
+    return pathlib.Path(shutil.copytree(trained_run.path, tmp_path / "run"))

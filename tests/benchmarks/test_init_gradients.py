@@ -1,10 +1,7 @@
 """benchmarks/init_gradients.py: the at-initialization gradient profile."""
 
-import importlib.util
 import json
 import math
-import os
-import pathlib
 import subprocess
 import sys
 
@@ -12,38 +9,24 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from benchmark_scripts import BENCHMARKS, load_benchmark_module
 
 import keras_resnet
 
-SCRIPT = (
-    pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "init_gradients.py"
-)
+SCRIPT = BENCHMARKS / "init_gradients.py"
 
 
 @pytest.fixture(scope="module")
 def init_gradients():
-    """The script as a module (it imports ``_common`` from its folder)."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("init_gradients", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    """The script as a module."""
+    return load_benchmark_module("init_gradients")
 
 
 @pytest.mark.slow
-def test_quick_run_writes_every_model_and_normalization(tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_quick_run_writes_every_model_and_normalization(init_gradients, tmp_path):
+    # main() in this process (Keras is loaded already); the replot below runs
+    # the script as a script.
+    assert init_gradients.main(["--quick", "--out-dir", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "init_gradients.json").read_text())
     assert (tmp_path / "init_gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["width_multiplier"] == 0.125
@@ -99,19 +82,13 @@ def test_replot_without_json_is_one_error_line(tmp_path):
     assert not (tmp_path / "init_gradients.png").exists()
 
 
-def test_bad_dataset_is_one_error_line(tmp_path):
+def test_bad_dataset_is_one_error_line(init_gradients, tmp_path, capsys):
     missing = tmp_path / "nowhere"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--dataset", str(missing)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=300,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
-    assert str(missing) in result.stderr
-    assert "Traceback" not in result.stderr
+    argv = ["--quick", "--dataset", str(missing), "--out-dir", str(tmp_path)]
+    assert init_gradients.main(argv) == 1  # the script's exit status
+    stderr = capsys.readouterr().err
+    assert stderr.strip().splitlines() == [stderr.strip()]  # one line
+    assert stderr.startswith("Error: ") and str(missing) in stderr
     assert not (tmp_path / "init_gradients.json").exists()
 
 

@@ -1,21 +1,17 @@
 """benchmarks/train_grad_norm_overhead.py: the harness, in quick mode."""
 
 import json
-import subprocess
 import sys
 
-from conftest import BENCHMARKS
+from benchmark_scripts import load_benchmark_module
 
 
-def test_quick_run_times_both_models_and_reports_the_overhead():
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "train_grad_norm_overhead.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+def test_quick_run_times_both_models_and_reports_the_overhead(monkeypatch, capsys):
+    # The script's main() in this process (Keras is loaded already).
+    script = load_benchmark_module("train_grad_norm_overhead")
+    monkeypatch.setattr(sys, "argv", ["train_grad_norm_overhead.py", "--quick"])
+    script.main()
+    report = json.loads(capsys.readouterr().out)
     assert report["batch_size"] == 16 and report["rounds"] == 2
     for name in ("with", "without"):
         windows = report[f"windows_{name}"]
@@ -29,8 +25,7 @@ def test_quick_run_times_both_models_and_reports_the_overhead():
 
 
 def test_the_two_models_differ_only_in_tracking():
-    sys.path.insert(0, str(BENCHMARKS))
-    import train_grad_norm_overhead as benchmark
+    benchmark = load_benchmark_module("train_grad_norm_overhead")
 
     models, images, labels = benchmark.build_pair(quick=True)
     without, with_ = models["without"], models["with"]

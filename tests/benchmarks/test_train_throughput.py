@@ -84,22 +84,20 @@ def test_bad_arguments_exit_2(argv, message):
 
 
 @pytest.mark.slow
-def test_quick_run_times_ours_and_plain(tmp_path):
+def test_quick_run_times_ours_and_plain(throughput, common, tmp_path, monkeypatch):
+    # The driver in this process, each worker in this process too (Keras is
+    # loaded already); test_worker_process_reports_json runs a real worker.
+    workers = []
+
+    def run_worker_here(command, env):
+        workers.append((command[3], env["KERAS_BACKEND"]))
+        return throughput.keras_worker(throughput.parse_args(command[2:]))
+
+    monkeypatch.setattr(common, "run_json_child", run_worker_here)
     out = tmp_path / "results.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--quick",
-            "--impls",
-            "ours,plain",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    argv = ["--quick", "--impls", "ours,plain", "--json", str(out)]
+    assert throughput.main(argv) == 0
+    assert workers == [("ours", "tensorflow"), ("plain", "tensorflow")]
     report = json.loads(out.read_text())
     rows = report["results"]
     assert [(r["impl"], r["backend"]) for r in rows] == [
@@ -110,4 +108,22 @@ def test_quick_run_times_ours_and_plain(tmp_path):
     assert all(r["images_per_s"] > 0 and len(r["windows"]) == 1 for r in rows)
     assert all(r["images_per_cpu_s"] > 0 for r in rows)
     assert report["settings"]["batch_size"] == 8
-    assert "| ours " in result.stdout and "| plain " in result.stdout
+
+
+@pytest.mark.slow
+def test_worker_process_reports_json_and_the_driver_prints_a_table(tmp_path):
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--impls", "ours", "--json", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(out.read_text())["results"]
+    assert (row["impl"], row["backend"], row["params"]) == (
+        "ours",
+        "tensorflow",
+        176_402,
+    )
+    assert row["images_per_s"] > 0 and "keras" in row["framework"]
+    assert "| ours " in result.stdout

@@ -1,24 +1,41 @@
-"""Bad options, model files and images, each in a fresh ``keras-resnet`` process.
+"""Bad options, model files and images given to ``keras-resnet``.
 
-Every case runs ``python cli.py ...`` as a user would and checks the exit
-code (2 for a bad option, 1 for a bad file or dataset), exactly one
-``Error:`` line naming the value or file, no traceback, and that nothing was
-written.
+Every case checks the exit code (2 for a bad option, 1 for a bad file or
+dataset), exactly one ``Error:`` line naming the value or file, no traceback,
+and that nothing was written. One case per command runs ``python cli.py ...``
+in a fresh process as a user would; the others run the same command in this
+process (click's ``CliRunner``), where the answer is the same and no Keras
+start-up is paid again.
 """
 
 import pathlib
 import struct
+import subprocess
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
 from cli_process import keras_resnet
+from click.testing import CliRunner
 from PIL import Image
+
+from keras_resnet.cli import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
+
+
+def in_process(*args, cwd, monkeypatch) -> subprocess.CompletedProcess:
+    """``keras-resnet ARGS`` run by click in this process, from ``cwd``."""
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(cli, [str(arg) for arg in args])
+    if not isinstance(result.exception, SystemExit | None):
+        raise result.exception  # a traceback the user would see
+    return subprocess.CompletedProcess(
+        args, result.exit_code, result.stdout, result.stderr
+    )
 
 
 def error_line(done, exit_code):
@@ -119,23 +136,37 @@ def png_header(path, width, height):
         ),
     ],
 )
-def test_bad_fit_option_exits_2_naming_it(tmp_path, args, expected):
-    done = keras_resnet(
-        "fit", "resnet18", "--dataset", "synthetic", *args, "-o", "run", cwd=tmp_path
-    )
+def test_bad_fit_option_exits_2_naming_it(tmp_path, monkeypatch, args, expected):
+    done = in_process(
+        "fit", "resnet18", "--dataset", "synthetic", *args, "-o", "run",
+        cwd=tmp_path, monkeypatch=monkeypatch,
+    )  # fmt: skip
     assert error_line(done, 2).startswith(expected)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_fit_option_in_a_fresh_process(tmp_path):
+    done = keras_resnet(
+        "fit", "resnet18", "--dataset", "synthetic", "--model-option", "nosuchkw=3",
+        "-o", "run", cwd=tmp_path,
+    )  # fmt: skip
+    assert error_line(done, 2).startswith(
+        "Error: Invalid value for '--model-option': Model 'resnet18' has no "
+        "argument 'nosuchkw'; it accepts: include_top,"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 # -- model files: exit 1, one line naming the file ------------------------------------
 
 
-def test_evaluate_zip_without_config_json(tmp_path):
+def test_evaluate_zip_without_config_json(tmp_path, monkeypatch):
     with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:
         archive.writestr("metadata.json", "{}")
-    done = keras_resnet(
-        "evaluate", "model.keras", "--dataset", "synthetic", cwd=tmp_path
-    )
+    done = in_process(
+        "evaluate", "model.keras", "--dataset", "synthetic",
+        cwd=tmp_path, monkeypatch=monkeypatch,
+    )  # fmt: skip
     assert error_line(done, 1) == (
         "Error: Cannot load model.keras: not a Keras model file (the zip archive "
         "has no config.json)"
@@ -154,11 +185,14 @@ def test_evaluate_truncated_keras_file(three_class_model, tmp_path):
     assert "not found" not in line.lower()
 
 
-def test_evaluate_on_a_dataset_with_other_classes(three_class_model, tmp_path):
+def test_evaluate_on_a_dataset_with_other_classes(
+    three_class_model, tmp_path, monkeypatch
+):
     two_class_folder(tmp_path / "pets")
-    done = keras_resnet(
-        "evaluate", three_class_model, "--dataset", "pets", cwd=tmp_path
-    )
+    done = in_process(
+        "evaluate", three_class_model, "--dataset", "pets",
+        cwd=tmp_path, monkeypatch=monkeypatch,
+    )  # fmt: skip
     assert error_line(done, 1) == (
         "Error: The model has 3 classes but the dataset pets has 2; evaluate on a "
         "dataset with the classes the model was trained on"
@@ -180,7 +214,11 @@ def test_predict_decompression_bomb_names_the_file(three_class_model, tmp_path):
     assert done.stdout == ""
 
 
-def test_predict_unreadable_image_names_the_file(three_class_model, tmp_path):
+def test_predict_unreadable_image_names_the_file(
+    three_class_model, tmp_path, monkeypatch
+):
     (tmp_path / "notes.png").write_text("not an image")
-    done = keras_resnet("predict", three_class_model, "notes.png", cwd=tmp_path)
+    done = in_process(
+        "predict", three_class_model, "notes.png", cwd=tmp_path, monkeypatch=monkeypatch
+    )
     assert error_line(done, 1).startswith("Error: cannot decode image notes.png")

@@ -2,6 +2,7 @@
 they would train (the real end-to-end runs are in test_cli_end_to_end.py)."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -164,19 +165,23 @@ def test_debug_shows_the_traceback(monkeypatch):
     assert result.exception is error  # re-raised, so Python prints the traceback
 
 
+def test_unloadable_model_is_one_line_without_debug(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a zip")
+    image = write_image(tmp_path / "red.png", (255, 0, 0))
+    result = run("predict", bad, image)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Cannot load {bad}")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.mark.slow
 def test_debug_traceback_in_a_real_process(tmp_path):
     bad = tmp_path / "bad.keras"
     bad.write_text("not a zip")
     image = write_image(tmp_path / "red.png", (255, 0, 0))
-    args = [sys.executable, str(REPO / "cli.py"), "predict", str(bad), str(image)]
-    quiet = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert quiet.returncode == 1
-    assert "Traceback" not in quiet.stderr
-    assert f"Error: Cannot load {bad}" in quiet.stderr
-    debug = subprocess.run(
-        args[:2] + ["--debug"] + args[2:], capture_output=True, text=True, timeout=300
-    )
+    args = [sys.executable, str(REPO / "cli.py"), "--debug", "predict", bad, image]
+    debug = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr
 
@@ -421,8 +426,18 @@ def test_models_with_other_arguments_builds_them():
     assert (row["depth"], row["layers"]) == (20, 20)
 
 
-@pytest.mark.slow
-def test_models_lists_every_registered_model():
+def test_models_lists_every_registered_model(monkeypatch):
+    # Other arguments measure each model; measuring itself (real builds) is
+    # test_models_with_other_arguments_builds_them's and the catalog tests'.
+    from keras_resnet.models import catalog, summary
+
+    measured = []
+
+    def measure(names, *, width_multiplier, num_classes):
+        measured.append((*names, width_multiplier, num_classes))
+        return {name: catalog.CATALOG[name] for name in names}
+
+    monkeypatch.setattr(summary, "measure", measure)
     result = run("models", "--width-multiplier", "0.125")
     assert result.exit_code == 0, result.output
     names = [
@@ -431,6 +446,7 @@ def test_models_lists_every_registered_model():
         if not line.startswith(" ")  # a wrapped description
     ]
     assert names == keras_resnet.list_models()
+    assert measured == [(name, 0.125, 10) for name in names]
 
 
 # -- formatting helpers and the shim -----------------------------------------------
@@ -449,28 +465,17 @@ def test_formatters():
     ]
 
 
-def test_shim_runs_the_app_from_a_checkout():
+def test_shim_runs_the_app_from_a_checkout_on_the_chosen_backend():
     result = subprocess.run(
         [sys.executable, "cli.py", "--version"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"keras-resnet {keras_resnet.__version__}")
-
-
-def test_keras_backend_is_respected():
-    result = subprocess.run(
-        [sys.executable, "cli.py", "--version"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**__import__("os").environ, "KERAS_BACKEND": "jax"},
-    )
-    assert result.returncode == 0, result.stderr
     assert "backend jax" in result.stdout
 
 

@@ -1,4 +1,6 @@
-"""Real short training runs through the command line (tiny models, 1 epoch)."""
+"""Real short training runs through the command line: the session's
+``trained_run`` (a tiny ``fit`` in a new process) and a fit on the shared
+CIFAR-10 copy."""
 
 import json
 import pathlib
@@ -33,55 +35,45 @@ def run(*args):
     return CliRunner().invoke(cli, [str(arg) for arg in args])
 
 
-def check_run_dir(run_dir: pathlib.Path, model: str) -> dict:
+def check_run_dir(run_dir: pathlib.Path, model: str, epochs: int) -> dict:
     for name in RUN_FILES:
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"] == model and metrics["completed"] is True
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     config = TrainConfig.from_yaml(run_dir / "config.yaml")
-    assert (config.model, config.epochs, config.max_train_examples) == (model, 1, 160)
+    assert (config.model, config.epochs, config.max_train_examples) == (
+        model,
+        epochs,
+        160,
+    )
     return metrics
 
 
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    """One real fit on the synthetic data, shared by the tests below."""
-    run_dir = tmp_path_factory.mktemp("e2e") / "run"
-    result = run(
-        "fit", "mini_resnet", "--dataset", "synthetic", *TINY,
-        "--model-option", "blocks_per_stage=1", "--verbose", "0", "-o", run_dir,
-    )  # fmt: skip
-    return run_dir, result
-
-
-def test_fit_synthetic_end_to_end(synthetic_run):
-    run_dir, result = synthetic_run
-    assert result.exit_code == 0, result.output
-    metrics = check_run_dir(run_dir, "mini_resnet")
+def test_fit_synthetic_end_to_end(trained_run):
+    run_dir = trained_run.path
+    metrics = check_run_dir(run_dir, "mini_resnet", epochs=2)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["model_options"] == {"blocks_per_stage": 1}
-    lines = result.output.splitlines()
+    lines = trained_run.stdout.splitlines()
     assert lines[0].startswith("Training mini_resnet (")
     assert "128 train, 32 validation, 64 test" in lines[0]
-    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in result.output
+    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in trained_run.stdout
     assert lines[-1] == f"  outputs: {run_dir}"
 
 
-def test_fit_refuses_to_overwrite_a_completed_run(synthetic_run):
-    run_dir, _ = synthetic_run
+def test_fit_refuses_to_overwrite_a_completed_run(trained_run, trained_run_copy):
+    run_dir = trained_run_copy
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
-    result = run(
-        "fit", "mini_resnet", "--dataset", "synthetic", *TINY, "-o", run_dir, "-q"
-    )
+    result = run(*trained_run.args, "-o", run_dir, "-q")
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and len(result.output.splitlines()) == 1
     after = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
     assert after == before  # nothing written by the failed command
 
 
-def test_evaluate_a_real_run(synthetic_run):
-    run_dir, _ = synthetic_run
+def test_evaluate_a_real_run(trained_run):
+    run_dir = trained_run.path
     result = run("evaluate", run_dir, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -91,8 +83,8 @@ def test_evaluate_a_real_run(synthetic_run):
     assert list(report["per_class_accuracy"]) == dataset["class_names"]
 
 
-def test_predict_with_a_real_run(synthetic_run, tmp_path):
-    run_dir, _ = synthetic_run
+def test_predict_with_a_real_run(trained_run, tmp_path):
+    run_dir = trained_run.path
     image = tmp_path / "shape.png"
     Image.new("RGB", (48, 40), (200, 30, 30)).save(image)
     result = run("predict", run_dir, image, "--top-k", "3", "--json")
@@ -110,7 +102,7 @@ def test_fit_on_the_shared_cifar10_jpegs(shared_cifar_dir, tmp_path):
         "--grad-probe-size", "50",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    check_run_dir(run_dir, "resnet18")
+    check_run_dir(run_dir, "resnet18", epochs=1)
     dataset = json.loads((run_dir / "dataset.json").read_text())
     assert dataset["class_names"][:3] == ["airplane", "automobile", "bird"]
     assert dataset["num_classes"] == 10

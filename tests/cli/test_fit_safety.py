@@ -2,7 +2,6 @@
 the new one has loaded and built, a failed fit leaves no directory it
 created, a run directory is locked while written, --resume needs a run."""
 
-import hashlib
 import json
 import os
 import pathlib
@@ -14,6 +13,8 @@ import time
 import keras
 import pytest
 from click.testing import CliRunner
+from file_checks import checksums
+from tiny import tiny_config, tiny_fit_args
 
 from keras_resnet.cli import cli
 from keras_resnet.errors import TrainingInterrupted
@@ -22,24 +23,20 @@ from keras_resnet.train import TrainConfig, train
 pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = [
-    "mini_resnet", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
-    "--width-multiplier", "0.125", "--model-option", "blocks_per_stage=1",
-    "--max-train-examples", "64", "--max-test-examples", "16",
-    "--validation-split", "0", "--grad-norm-every", "0", "--no-jit-compile", "-q",
-]  # fmt: skip
+# A fit that fails or finishes fast: no validation split, no gradient norms.
+TINY = tiny_fit_args(
+    epochs=1,
+    max_train_examples=64,
+    max_test_examples=16,
+    validation_split=0,
+    grad_norm_every=0,
+    grad_norm_steps=None,
+    verbose=None,
+) + ["-q"]
 
 
 def run(*args):
     return CliRunner().invoke(cli, [str(arg) for arg in args])
-
-
-def checksums(folder: pathlib.Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def one_error_line(result) -> str:
@@ -47,14 +44,6 @@ def one_error_line(result) -> str:
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     return errors[0]
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("finished") / "run"
-    result = run("fit", *TINY, "-o", run_dir)
-    assert result.exit_code == 0, result.output
-    return run_dir
 
 
 # -- --overwrite ------------------------------------------------------------------
@@ -69,13 +58,13 @@ def finished_run(tmp_path_factory):
     ids=["bad-dataset", "bad-model-option"],
 )
 def test_overwrite_keeps_the_old_run_when_the_new_one_fails(
-    finished_run, args, codes, fragment
+    trained_run_copy, args, codes, fragment
 ):
-    before = checksums(finished_run)
-    result = run("fit", *TINY, *args, "--overwrite", "-o", finished_run)
+    before = checksums(trained_run_copy)
+    result = run("fit", *TINY, *args, "--overwrite", "-o", trained_run_copy)
     assert result.exit_code in codes, result.output
     assert fragment in one_error_line(result)
-    assert checksums(finished_run) == before
+    assert checksums(trained_run_copy) == before
 
 
 # -- a failed fit leaves nothing --------------------------------------------------
@@ -121,17 +110,17 @@ def test_resume_needs_an_existing_run(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 
-def test_resume_of_a_finished_run_refuses_and_names_epochs(finished_run):
-    before = checksums(finished_run)
-    result = run("fit", "--resume", "-o", finished_run)
+def test_resume_of_a_finished_run_refuses_and_names_epochs(trained_run_copy):
+    before = checksums(trained_run_copy)
+    result = run("fit", "--resume", "-o", trained_run_copy)
     assert result.exit_code == 1
-    assert "completed run of 1 epoch; there is nothing to resume" in one_error_line(
+    assert "completed run of 2 epochs; there is nothing to resume" in one_error_line(
         result
     )
-    result = run("fit", "--resume", "--epochs", "3", "-o", finished_run)
+    result = run("fit", "--resume", "--epochs", "3", "-o", trained_run_copy)
     assert result.exit_code == 1
-    assert "epochs cannot change on resume (1 -> 3)" in one_error_line(result)
-    assert checksums(finished_run) == before
+    assert "epochs cannot change on resume (2 -> 3)" in one_error_line(result)
+    assert checksums(trained_run_copy) == before
 
 
 class InterruptInSecondEpoch(keras.callbacks.Callback):
@@ -145,20 +134,14 @@ class InterruptInSecondEpoch(keras.callbacks.Callback):
 
 def test_resume_reads_the_run_config_and_refuses_changes(tmp_path):
     run_dir = tmp_path / "run"
-    config = TrainConfig(
-        model="mini_resnet",
-        dataset="synthetic",
-        epochs=2,
-        batch_size=32,
-        width_multiplier=0.125,
-        model_options={"blocks_per_stage": 1},
+    config = tiny_config(
+        run_dir,
         max_train_examples=64,
         max_test_examples=16,
         validation_split=0.0,
         grad_norm_every=0,
-        jit_compile=False,
-        verbose=0,
-        output_dir=str(run_dir),
+        grad_norm_steps=None,
+        learning_rate=0.1,
     )
     with pytest.raises(TrainingInterrupted):
         train(config, callbacks=[InterruptInSecondEpoch()])

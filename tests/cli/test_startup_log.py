@@ -1,8 +1,6 @@
 """TensorFlow's Abseil lines are kept off the command's stderr, for the whole run."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -102,35 +100,16 @@ def test_stderr_filter_shows_everything_at_level_0():
 
 
 @pytest.mark.slow
-def test_tiny_fit_to_a_file_has_no_abseil_lines_and_no_ansi(tmp_path):
+def test_tiny_fit_to_a_file_has_no_abseil_lines_and_no_ansi(trained_run):
     """The whole run (import, data pipeline, training) through the real entry
-    point, with stdout and stderr redirected to files."""
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    out, err = tmp_path / "out.log", tmp_path / "err.log"
-    args = [
-        "fit", "mini_resnet", "--dataset", "synthetic", "--epochs", "2",
-        "--model-option", "blocks_per_stage=1", "--width-multiplier", "0.125",
-        "--max-train-examples", "64", "--max-test-examples", "16",
-        "--batch-size", "16", "-o", str(tmp_path / "run"),
-    ]  # fmt: skip
-    code = f"import sys; from keras_resnet.cli import main; sys.argv = {['keras-resnet', *args]!r}; main()"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            cwd=tmp_path,
-            timeout=300,
-        )
-    stdout, stderr = out.read_text(), err.read_text()
-    assert done.returncode == 0, stderr[-2000:]
-    for text in (stdout, stderr):
+    point in a new process, with TensorFlow's default log level and stdout and
+    stderr redirected to files (the session's ``trained_run``)."""
+    for text in (trained_run.stdout, trained_run.stderr):
         assert "\x1b" not in text and "\r" not in text
         for prefix in ("E0000", "W0000", "I0000", "absl::InitializeLog"):
             assert prefix not in text
+    stdout = trained_run.stdout
     epochs = [line for line in stdout.splitlines() if line.startswith("epoch ")]
     assert [line.split(" - ")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
-    assert " 2 epochs, batch 16 " in stdout
-    assert (tmp_path / "run" / "model.keras").is_file()
+    assert " 2 epochs, batch 32 " in stdout
+    assert (trained_run.path / "model.keras").is_file()

@@ -1,18 +1,10 @@
-import importlib.util
+"""benchmarks/grad_norm_overhead.py: the two runs it compares."""
 
-from train_helpers import REPO
-
-
-def load_benchmark():
-    path = REPO / "benchmarks" / "grad_norm_overhead.py"
-    spec = importlib.util.spec_from_file_location("grad_norm_overhead", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark_module
 
 
 def test_overhead_benchmark_compares_runs_that_differ_only_in_the_recorder(tmp_path):
-    benchmark = load_benchmark()
+    benchmark = load_benchmark_module("grad_norm_overhead")
     for quick in (True, False):
         runs = benchmark.configs(quick, str(tmp_path))
         without, with_ = runs["without"].to_dict(), runs["with"].to_dict()

@@ -1,17 +1,12 @@
-import importlib.util
-import pathlib
+"""benchmarks/pipeline.py: the input-pipeline benchmark, in quick mode."""
 
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "pipeline.py"
+from benchmark_scripts import load_benchmark_module
 
 
 @pytest.mark.slow
 def test_quick_benchmark_prints_its_table(capsys):
-    spec = importlib.util.spec_from_file_location("pipeline_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(["--quick", "--batch-size", "32"])
+    load_benchmark_module("pipeline").main(["--quick", "--batch-size", "32"])
     lines = capsys.readouterr().out.strip().splitlines()
     table = dict(line.split("  ", 1) for line in lines)
     assert len(lines) == 6 and table["source"].strip() == "synthetic"
