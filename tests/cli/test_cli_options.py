@@ -238,7 +238,7 @@ def test_non_finite_numbers_are_usage_errors(option, value):
 
 
 def test_width_multiplier_above_the_maximum_is_a_usage_error():
-    from keras_resnet.models._factory import MAX_WIDTH_MULTIPLIER
+    from keras_resnet.models.catalog import MAX_WIDTH_MULTIPLIER
 
     assert MAX_WIDTH_MULTIPLIER == 16
     assert resolved("resnet18", "--width-multiplier", "16")["width_multiplier"] == 16
