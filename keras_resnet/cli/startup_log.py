@@ -6,7 +6,10 @@ lines while its shared libraries load ("oneDNN custom operations are on",
 ``TF_CPP_MIN_LOG_LEVEL`` does not reach them (abseil/abseil-cpp#1718); and
 ERROR lines that are not errors of the run: ``failed call to cuInit`` on a
 machine without a GPU, ``NodeDef mentions attribute use_unbounded_threadpool``
-(a tf.data attribute its own op registry lacks) once per pipeline.
+(a tf.data attribute its own op registry lacks) once per pipeline, and, with
+oneDNN on (the command's default) on a CPU without AVX-512, ``oneDNN supports
+DT_INT64 only on platforms with AVX-512. Falling back ...`` (TensorFlow then
+runs those integer ops with its own kernels, as it does with oneDNN off).
 
 The ``keras-resnet`` entry point therefore points file descriptor 2 at a
 pipe for the whole command (``quiet_stderr``). A thread passes what arrives
@@ -42,6 +45,7 @@ KNOWN_NOISE = re.compile(
     r"failed call to cuInit"
     r"|NodeDef mentions attribute use_unbounded_threadpool"
     r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|oneDNN supports DT_INT64 only on platforms with AVX-512"
 )
 
 

@@ -22,6 +22,11 @@ NODEDEF = (
     "attribute use_unbounded_threadpool which is not in the op definition: "
     "Op<name=MapDataset; signature=input_dataset:variant>\n"
 )
+ONEDNN_INT64 = (
+    "E0000 00:00:1795931213.612480   16602 util.cc:131] oneDNN supports DT_INT64 "
+    "only on platforms with AVX-512. Falling back to the default Eigen-based "
+    "implementation if present.\n"
+)
 NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
 PYTHON = "UserWarning: something Python says\n"
 
@@ -29,15 +34,16 @@ PYTHON = "UserWarning: something Python says\n"
 @pytest.mark.parametrize(
     "level, expected",
     [
-        (0, NOTICE + INFO + WARNING + CUINIT + ERROR + NODEDEF + PYTHON),
+        (0, NOTICE + INFO + WARNING + CUINIT + ERROR + NODEDEF + ONEDNN_INT64 + PYTHON),
         (1, WARNING + ERROR + PYTHON),
         (2, ERROR + PYTHON),
         (3, PYTHON),
     ],
 )
 def test_filter_follows_tf_cpp_min_log_level(level, expected):
-    # cuInit and NodeDef errors are noise of every healthy run: hidden unless 0.
-    text = NOTICE + INFO + WARNING + CUINIT + ERROR + NODEDEF + PYTHON
+    # cuInit, NodeDef and oneDNN-int64 errors are noise of every healthy run
+    # (the last with oneDNN on, the command's default, without AVX-512).
+    text = NOTICE + INFO + WARNING + CUINIT + ERROR + NODEDEF + ONEDNN_INT64 + PYTHON
     assert filter_startup_log(text, level) == expected
 
 
