@@ -11,15 +11,14 @@ already imported, otherwise right after Keras finishes importing. So a
 ``.keras`` file naming them loads after ``import keras_resnet``, in either
 import order.
 
-Importing the package before TensorFlow also turns TensorFlow's oneDNN CPU
-kernels on (``TF_ENABLE_ONEDNN_OPTS=1``) unless the variable is set: TensorFlow
-enables them itself only on CPUs with AVX-512 (docs/training.md, "oneDNN").
+Importing the package changes no setting of the process: the ``keras-resnet``
+command turns TensorFlow's oneDNN CPU kernels on (docs/training.md, "oneDNN");
+a program that calls the library sets ``TF_ENABLE_ONEDNN_OPTS`` itself.
 """
 
 import importlib
 import importlib.abc
 import importlib.util
-import os
 import sys
 
 from keras_resnet._lazy import lazy_exports
@@ -102,12 +101,4 @@ def _install_registration() -> None:
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
-def _default_onednn() -> None:
-    # TensorFlow reads the variable once, when it is imported; a value the
-    # user set (0 or 1) is kept.
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault(ONEDNN_VARIABLE, "1")
-
-
 _install_registration()
-_default_onednn()

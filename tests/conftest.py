@@ -12,9 +12,9 @@ from file_checks import checksums
 from tiny import tiny_fit_args
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The setting the command line uses (keras_resnet.cli.main): oneDNN on unless
-# the user set it, whichever test module imports TensorFlow first.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# In-process tests run with TensorFlow's own oneDNN default, as a program
+# using the library does; the command's setting (oneDNN on) is what every
+# CLI subprocess and tests/train/test_onednn.py run with.
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # The console script's entry point (cli.py would set TF_CPP_MIN_LOG_LEVEL).

@@ -1,7 +1,7 @@
 """oneDNN on TensorFlow's CPU path: a note when it is off, one kernel bug avoided.
 
-``keras-resnet`` (and ``import keras_resnet`` before TensorFlow is imported)
-sets ``TF_ENABLE_ONEDNN_OPTS=1`` unless the user set it: TensorFlow turns
+``keras-resnet`` sets ``TF_ENABLE_ONEDNN_OPTS=1`` unless the user set it
+(importing the library changes no setting): TensorFlow turns
 oneDNN on by itself only on CPUs with AVX-512, and without it convolutions
 train about 1.8x slower on an AVX2 CPU (docs/benchmarks.md).
 
@@ -54,7 +54,7 @@ def warn_if_off() -> str | None:
     note = (
         "TensorFlow was imported with oneDNN off (convolutions train about "
         f"1.8x slower on an AVX2 CPU); set {ONEDNN_VARIABLE}=1 before "
-        f"importing TensorFlow (or import keras_resnet first) to turn it on, "
+        "importing TensorFlow to turn it on (the keras-resnet command does), "
         f"or {ONEDNN_VARIABLE}=0 to keep it off without this note"
     )
     _LOG.warning(note)
