@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from file_checks import checksums
 
 from keras_resnet import export as export_module
 from keras_resnet.errors import KerasResNetError, RunDirectoryError
@@ -287,17 +288,6 @@ def test_keras_format_loads_in_plain_keras_without_the_package(
 
 
 # -- the target never overlaps the source; nothing outside it is deleted -------
-
-
-def checksums(folder):
-    """Relative path -> sha256 of every file under ``folder``."""
-    import hashlib
-
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ has registered the package's layers beforehand. The export data-loss cases
 of issue 13 are checked with checksums of every file around the run.
 """
 
-import hashlib
 import json
 import pathlib
 
 import numpy as np
 import pytest
 from cli_process import keras_resnet
+from file_checks import checksums
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -25,15 +25,6 @@ def succeeded(done):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     return done.stdout
-
-
-def checksums(folder):
-    """Relative path -> sha256 of every file under ``folder``."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,10 @@
-"""The builders on the JAX backend: same names, counts and exact round trip."""
+"""The builders on the JAX backend, without TensorFlow: same names, counts and
+exact round trip."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from import_blocker import TENSORFLOW, blocked_python
 
 SCRIPT = r"""
 import json, sys, tempfile, os
@@ -50,9 +49,12 @@ def test_builders_on_jax(tiny_model):
     import keras_resnet
     from keras_resnet.models import count_trainable_params
 
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env
+    # TensorFlow blocked: the models package needs only Keras and its backend.
+    result = blocked_python(
+        SCRIPT,
+        *TENSORFLOW,
+        env={"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jax_models = json.loads(result.stdout.strip().splitlines()[-1])

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+import tiny
 from study_helpers import LIGHT_FILES, check_figure_files
 
 from keras_resnet.study import compare, export_light_runs, plot_runs
-from keras_resnet.train.config import TrainConfig
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -20,19 +20,16 @@ MODELS = ["resnet18", "resnet18_noskip"]
 
 
 def tiny_config(**changes):
+    """The shared tiny run (tests/tiny.py) with compare's models at 1/16 width."""
     values = dict(
-        dataset="synthetic",
-        epochs=2,
-        batch_size=32,
+        model=None,
+        model_options=None,
         width_multiplier=0.0625,
         max_train_examples=200,
         max_test_examples=64,
         validation_split=0.2,
-        grad_norm_steps=[0, 2],
-        jit_compile=False,
-        verbose=0,
     )
-    return TrainConfig(**{**values, **changes})
+    return tiny.tiny_config(**{**values, **changes})
 
 
 @pytest.fixture(scope="module")

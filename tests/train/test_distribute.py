@@ -12,7 +12,7 @@ from keras_resnet.cli import cli
 
 TRAIN_AND_REPORT = """
 import json, sys
-sys.path.insert(0, "tests/train")
+sys.path[:0] = ["tests", "tests/train"]
 {setup}
 from train_helpers import tiny_config
 from keras_resnet.train import train

@@ -171,7 +171,7 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, referenc
 
 KILLED_RUN = """
 import os, signal, sys, keras
-sys.path.insert(0, "tests/train")
+sys.path[:0] = ["tests", "tests/train"]
 from train_helpers import tiny_config
 from keras_resnet.train import train
 

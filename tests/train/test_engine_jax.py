@@ -7,7 +7,7 @@ from train_helpers import run_python
 
 JAX_RUN = """
 import json, sys
-sys.path.insert(0, "tests/train")
+sys.path[:0] = ["tests", "tests/train"]
 import keras
 assert keras.backend.backend() == "jax"
 from train_helpers import tiny_config

@@ -7,22 +7,11 @@ import json
 import keras
 import numpy as np
 import pytest
+from import_blocker import blocked_python
 from train_helpers import run_python, tiny_config
 
 import keras_resnet
 from keras_resnet.train import train
-
-# Any `import keras_resnet...` fails, as on a serving machine without it.
-BLOCK_PACKAGE = """
-import sys
-
-class BlockPackage:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "keras_resnet":
-            raise ImportError(f"blocked: {name}")
-
-sys.meta_path.insert(0, BlockPackage())
-"""
 
 LOAD_AND_PREDICT = """
 import json, sys
@@ -58,10 +47,14 @@ def one_epoch_run(tmp_path_factory):
 def test_saved_models_load_in_plain_keras_without_the_package(one_epoch_run, tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3))
     np.save(tmp_path / "pixels.npy", pixels.astype("float32"))
-    code = BLOCK_PACKAGE + LOAD_AND_PREDICT
-    code = code.replace("sys.argv[1]", repr(str(tmp_path / "pixels.npy")))
-    code = code.replace("sys.argv[2]", repr(str(one_epoch_run.run_dir)))
-    report = result_of(run_python(code))
+    # As on a serving machine without the package: its import fails.
+    report = result_of(
+        blocked_python(
+            LOAD_AND_PREDICT,
+            "keras_resnet",
+            args=[tmp_path / "pixels.npy", one_epoch_run.run_dir],
+        )
+    )
     assert report["importable"] is False
     expected = one_epoch_run.model.predict(pixels.astype("float32"), verbose=0)
     # One epoch: the best checkpoint is the final classifier.
