@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from train_helpers import run_python, tiny_config
+from train_helpers import KILL_OR_RESUME, run_python, tiny_config
 
 from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from keras_resnet.run_layout import HISTORY_KEYS
@@ -169,28 +169,10 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, referenc
     assert_same_run(tmp_path / "run", reference_run.run_dir)
 
 
-KILLED_RUN = """
-import os, signal, sys, keras
-sys.path[:0] = ["tests", "tests/train"]
-from train_helpers import tiny_config
-from keras_resnet.train import train
-
-class Kill(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == (2, 1):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-train(tiny_config(sys.argv[1], epochs=3), callbacks=[Kill()])
-"""
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_ends_bit_identical(tmp_path, reference_run):
     run_dir = tmp_path / "killed"
-    code = KILLED_RUN.replace("sys.argv[1]", repr(str(run_dir)))
-    result = run_python(code)
+    result = run_python(KILL_OR_RESUME, "kill", run_dir)
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     state = json.loads((run_dir / "backup" / "state.json").read_text())
     assert state["epoch"] == 2 and not (run_dir / "metrics.json").exists()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from train_helpers import REPO
+from train_helpers import KILL_OR_RESUME, REPO, run_python
 
 # What the process runs with, as TensorFlow itself reports it.
 REPORT = """
@@ -165,32 +165,6 @@ def test_a_step_with_onednn_matches_float64_within_float32_rounding():
     assert seen["worst"] < 1e-4
 
 
-KILL_OR_RESUME = """
-import os, signal, sys, keras
-sys.path[:0] = ["tests", "tests/train"]
-from train_helpers import tiny_config
-from keras_resnet.train import train
-
-mode, run_dir = sys.argv[1], sys.argv[2]
-
-
-class Kill(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == (2, 1):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-config = tiny_config(run_dir, epochs=3)
-if mode == "kill":
-    train(config, callbacks=[Kill()])
-else:
-    train(config, resume=mode == "resume")
-"""
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical_with_the_commands_setting(tmp_path):
     """The command's setting (oneDNN on) in every process: an uninterrupted
@@ -199,17 +173,8 @@ def test_sigkill_then_resume_is_bit_identical_with_the_commands_setting(tmp_path
     import numpy as np
 
     def run(mode, run_dir):
-        return subprocess.run(
-            [sys.executable, "-c", KILL_OR_RESUME, mode, str(run_dir)],
-            cwd=REPO,
-            env={
-                **os.environ,
-                "TF_ENABLE_ONEDNN_OPTS": "1",
-                "TF_CPP_MIN_LOG_LEVEL": "2",
-            },
-            capture_output=True,
-            text=True,
-            timeout=300,
+        return run_python(
+            KILL_OR_RESUME, mode, run_dir, env={"TF_ENABLE_ONEDNN_OPTS": "1"}
         )
 
     reference = run("reference", tmp_path / "reference")
