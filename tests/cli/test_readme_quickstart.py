@@ -3,8 +3,9 @@
 Each command of the README's "Quick start (command line)" block runs in its
 own shell (a new process, as a user types them one after the other) in an
 empty directory, on the files the previous commands wrote. Then the run's
-``.keras`` files are loaded with plain Keras in a process that cannot import
-this package, and give the classifier's predictions.
+``.keras`` files and its keras-format export are loaded with plain Keras in a
+process that cannot import this package, and give the classifier's
+predictions.
 """
 
 import json
@@ -109,8 +110,8 @@ import keras
 
 images = np.load(sys.argv[1])
 out = {}
-for name in ("model.keras", "best.keras"):
-    model = keras.saving.load_model(sys.argv[2] + "/" + name)
+for name, path in json.loads(sys.argv[2]).items():
+    model = keras.saving.load_model(path)
     kinds = sorted({type(layer).__module__.split(".")[0] for layer in model.layers})
     out[name] = {"kinds": kinds, "p": model.predict(images, verbose=0).tolist()}
 print(json.dumps(out))
@@ -118,25 +119,37 @@ print(json.dumps(out))
 
 
 def test_run_models_load_in_plain_keras_without_the_package(quickstart, tmp_path):
+    # The run's two files, and its export in the keras format (written here
+    # by export_model: the keras format's file is what a user without the
+    # package is handed; its config is checked in tests/export/test_export.py).
+    from keras_resnet.export import export_model
+    from keras_resnet.inference import load_classifier
+
     cwd, _ = quickstart
     run = cwd / "runs" / "smoke"
+    exported = export_model(run, tmp_path / "keras-export", format="keras")
+    files = {
+        "model.keras": str(run / "model.keras"),
+        "best.keras": str(run / "best.keras"),
+        "export": str(exported / "model.keras"),
+    }
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), "uint8")
     np.save(tmp_path / "images.npy", images)
-    code = "sys.argv[1:] = " + repr([str(tmp_path / "images.npy"), str(run)])
+    code = "sys.argv[1:] = " + repr([str(tmp_path / "images.npy"), json.dumps(files)])
     result = blocked_python(code + LOAD_PLAINLY, "keras_resnet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    for name in ("model.keras", "best.keras"):
+    for name in files:
         assert loaded[name]["kinds"] == ["keras"], loaded[name]["kinds"]
         probabilities = np.asarray(loaded[name]["p"])
         assert probabilities.shape == (4, 10)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    # model.keras is the final classifier: the same numbers as the package's
-    # own loader gives in this process.
-    from keras_resnet.inference import load_classifier
-
+    # model.keras is the final classifier, and the keras-format export is the
+    # same classifier: the same numbers as the package's own loader gives in
+    # this process.
     classifier, _ = load_classifier(run)
     expected = np.asarray(classifier.predict(images, verbose=0))
-    np.testing.assert_allclose(
-        np.asarray(loaded["model.keras"]["p"]), expected, rtol=1e-5, atol=1e-6
-    )
+    for name in ("model.keras", "export"):
+        np.testing.assert_allclose(
+            np.asarray(loaded[name]["p"]), expected, rtol=1e-5, atol=1e-6
+        )

@@ -238,22 +238,11 @@ def test_load_predictor_on_empty_dir_says_what_it_expected(tmp_path):
         load_predictor(tmp_path / "missing")
 
 
-PLAIN_KERAS_LOAD = """
-import sys
-import keras
-import numpy as np
-
-model = keras.saving.load_model(sys.argv[1], compile=False)
-assert not [name for name in sys.modules if name.startswith("keras_resnet")]
-np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
-"""
-
-
-def test_keras_format_loads_in_plain_keras_without_the_package(
-    classifier, run_dir, tmp_path
-):
-    import subprocess
-    import sys
+def test_keras_format_names_only_plain_keras_classes(run_dir, tmp_path):
+    # Loading this file with plain Keras in a process that cannot import the
+    # package, and matching the classifier there, is checked on a real run's
+    # keras-format export in tests/cli/test_readme_quickstart.py (one process
+    # loads it with the run's own .keras files).
     import zipfile
 
     written = export_model(run_dir, tmp_path / "out", format="keras")
@@ -261,30 +250,6 @@ def test_keras_format_loads_in_plain_keras_without_the_package(
         config = archive.read("config.json").decode()
     assert "keras_resnet" not in config
     assert config.count('"class_name": "BatchNormalization"') > 0
-    images = uint8_images(4, IMAGE_SIZE, IMAGE_SIZE, 3).astype(np.float32)
-    np.save(tmp_path / "images.npy", images)
-    script = tmp_path / "load.py"
-    script.write_text(PLAIN_KERAS_LOAD)
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            str(written / "model.keras"),
-            str(tmp_path / "images.npy"),
-            str(tmp_path / "probabilities.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    np.testing.assert_allclose(
-        np.load(tmp_path / "probabilities.npy"),
-        classifier.predict(images, verbose=0),
-        rtol=1e-5,
-        atol=1e-6,
-    )
 
 
 # -- the target never overlaps the source; nothing outside it is deleted -------
