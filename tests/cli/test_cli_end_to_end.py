@@ -1,6 +1,6 @@
 """Real short training runs through the command line: the session's
-``trained_run`` (a tiny ``fit`` in a new process) and a fit on the shared
-CIFAR-10 copy."""
+``trained_run`` (a tiny ``fit`` in a new process), evaluated, predicted and
+refused as an overwrite target."""
 
 import json
 import pathlib
@@ -24,11 +24,6 @@ RUN_FILES = (
     "model.keras",
     "best.keras",
 )
-TINY = [
-    "--epochs", "1", "--batch-size", "32", "--width-multiplier", "0.0625",
-    "--max-train-examples", "160", "--max-test-examples", "64",
-    "--validation-split", "0.2", "--grad-norm-steps", "0", "--no-jit-compile",
-]  # fmt: skip
 
 
 def run(*args):
@@ -94,25 +89,5 @@ def test_predict_with_a_real_run(trained_run, tmp_path):
     assert len(classes) == 3 and {c["class"] for c in classes} <= set(class_names)
 
 
-@pytest.mark.realdata
-def test_fit_on_the_shared_cifar10_jpegs(shared_cifar_dir, tmp_path):
-    run_dir = tmp_path / "run"
-    result = run(
-        "fit", "resnet18", "--dataset", shared_cifar_dir, *TINY, "-o", run_dir, "-q",
-        "--grad-probe-size", "50",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    check_run_dir(run_dir, "resnet18", epochs=1)
-    dataset = json.loads((run_dir / "dataset.json").read_text())
-    assert dataset["class_names"][:3] == ["airplane", "automobile", "bird"]
-    assert dataset["num_classes"] == 10
-    assert result.output.splitlines()[-1] == f"  outputs: {run_dir}"
-    # The shared copy decodes in class order: the gradient probe must not.
-    gradients = json.loads((run_dir / "gradient_norms.json").read_text())
-    counts = gradients["probe"]["class_counts"]
-    assert sum(counts) == gradients["probe"]["size"] == 50
-    assert counts == [5] * 10
-    assert [entry["epoch"] for entry in gradients["train"]] == [1]
-    for name in gradients["layers"]:
-        mean = gradients["train"][0]["mean"][name]
-        assert 0 < mean <= gradients["train"][0]["max"][name] < float("inf")
+# (The fit on the shared CIFAR-10 copy is in tests/data/test_shared_cifar.py,
+# which decodes the copy once for it and for load_dataset.)

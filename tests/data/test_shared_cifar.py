@@ -1,9 +1,21 @@
-"""The shared real CIFAR-10 JPEG copy, read straight from its archives."""
+"""The shared real CIFAR-10 JPEG copy: read from its archives, loaded and fit.
+
+Decoding the copy's 60,000 JPEGs costs most of these tests' time, so the
+module keeps one decode cache for its tests: the first load decodes (and
+writes the cache), the next reads the cache.
+"""
+
+import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from keras_resnet.cli import cli
 from keras_resnet.data.folders import decode_images, read_tar_entries
+from keras_resnet.train.config import TrainConfig
+
+pytestmark = pytest.mark.realdata
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -11,7 +23,17 @@ CIFAR10_CLASSES = (
 )  # fmt: skip
 
 
-@pytest.mark.realdata
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cifar_cache")
+
+
+@pytest.fixture(autouse=True)
+def one_decode_cache(isolated_cache, module_cache, monkeypatch):
+    """This module's tests share a decode cache (outside the home folder)."""
+    monkeypatch.setenv("KERAS_RESNET_CACHE", str(module_cache))
+
+
 def test_shared_test_archive_reads_in_class_order(shared_cifar_dir):
     entries = read_tar_entries(shared_cifar_dir / "test.tar.gz")
     assert set(entries) == {"test"}
@@ -23,7 +45,6 @@ def test_shared_test_archive_reads_in_class_order(shared_cifar_dir):
     assert 60 < images.mean() < 190  # real photographs, not blank decodes
 
 
-@pytest.mark.realdata
 @pytest.mark.slow
 def test_shared_copy_through_load_dataset(shared_cifar_dir):
     from keras_resnet.data import load_dataset
@@ -37,3 +58,43 @@ def test_shared_copy_through_load_dataset(shared_cifar_dir):
     assert np.bincount(splits.arrays["test"][1]).tolist() == [20] * 10
     # Close to the known CIFAR-10 training statistics (JPEG copy, subset).
     np.testing.assert_allclose(splits.mean, (125.3, 123.0, 113.9), atol=8)
+
+
+@pytest.mark.slow
+def test_fit_on_the_shared_cifar10_jpegs(shared_cifar_dir, tmp_path):
+    # (Moved from tests/cli/test_cli_end_to_end.py. The network does not
+    # matter here, the real data does: a ResNet-8 at 1/16 width.)
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "fit", "mini_resnet", "--model-option", "blocks_per_stage=1",
+            "--dataset", str(shared_cifar_dir),
+            "--epochs", "1", "--batch-size", "32", "--width-multiplier", "0.0625",
+            "--max-train-examples", "160", "--max-test-examples", "64",
+            "--validation-split", "0.2", "--grad-norm-steps", "0",
+            "--no-jit-compile", "--grad-probe-size", "50",
+            "-o", str(run_dir), "-q",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for name in ("config.yaml", "history.json", "model.keras", "best.keras"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["model"] == "mini_resnet" and metrics["completed"] is True
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    config = TrainConfig.from_yaml(run_dir / "config.yaml")
+    assert (config.epochs, config.max_train_examples) == (1, 160)
+    dataset = json.loads((run_dir / "dataset.json").read_text())
+    assert dataset["class_names"][:3] == ["airplane", "automobile", "bird"]
+    assert dataset["num_classes"] == 10
+    assert result.output.splitlines()[-1] == f"  outputs: {run_dir}"
+    # The shared copy decodes in class order: the gradient probe must not.
+    gradients = json.loads((run_dir / "gradient_norms.json").read_text())
+    counts = gradients["probe"]["class_counts"]
+    assert sum(counts) == gradients["probe"]["size"] == 50
+    assert counts == [5] * 10
+    assert [entry["epoch"] for entry in gradients["train"]] == [1]
+    for name in gradients["layers"]:
+        mean = gradients["train"][0]["mean"][name]
+        assert 0 < mean <= gradients["train"][0]["max"][name] < float("inf")
