@@ -1,26 +1,22 @@
 """Bad datasets through ``keras-resnet fit --dataset X``: one ``Error:`` line, exit 1.
 
 Every case runs the real command (engine included) in this process with
-click's runner; two representative ones also run as a fresh process.
+click's runner; two representative ones also run in a fresh process.
 """
 
-import os
-import pathlib
 import pickle
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from data_helpers import write_cifar10_python, write_image_tree, write_npz
+from export.helpers import cli_calls
 from test_bad_input import _HugeArray
 from test_images import png_header_only
 
 from keras_resnet.cli import cli
 
-CLI = pathlib.Path(__file__).resolve().parents[2] / "cli.py"
 TINY = ("--epochs", "1", "--width-multiplier", "0.125", "--batch-size", "2", "-q")
 
 
@@ -115,19 +111,21 @@ def test_fit_on_a_bad_dataset_is_one_error_line(case, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", [npz_more_images_than_labels, bomb_png])
-def test_bad_dataset_in_a_fresh_process(case, tmp_path):
-    source, expected = case(tmp_path)
-    env = {**os.environ, "KERAS_RESNET_CACHE": "none"}
-    result = subprocess.run(
-        [sys.executable, str(CLI), "fit", "resnet18", "--dataset", str(source)]
-        + [*TINY, "-o", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert result.returncode == 1, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and expected in errors[0]
+def test_bad_datasets_in_a_fresh_process(tmp_path):
+    # Two representative cases, one after the other in one new process
+    # (each call's own exit status and stderr).
+    sources = []
+    for case in (npz_more_images_than_labels, bomb_png):
+        (tmp_path / case.__name__).mkdir()
+        sources.append(case(tmp_path / case.__name__))
+    calls = [
+        ["fit", "resnet18", "--dataset", source, *TINY, "-o", tmp_path / f"run{i}"]
+        for i, (source, _) in enumerate(sources)
+    ]
+    results = cli_calls(*calls, cwd=tmp_path, env={"KERAS_RESNET_CACHE": "none"})
+    for result, (_, expected) in zip(results, sources, strict=True):
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+        errors = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+        assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert not (tmp_path / "run0").exists() and not (tmp_path / "run1").exists()
