@@ -1,7 +1,6 @@
 """The profiler harness: op time attributed to layers and op types."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -73,15 +72,13 @@ def test_bad_arguments_exit_2(argv, message):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("impl", ["ours", "plain"])
-def test_quick_profile_finds_convolutions_and_batch_norm(impl, tmp_path):
+def test_quick_profile_finds_convolutions_and_batch_norm(
+    profile_step, impl, tmp_path, capsys
+):
+    # main() in this process (TensorFlow is loaded already); the script runs
+    # as a script in test_bad_arguments_exit_2.
     out = tmp_path / "profile.json"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--impl", impl, "--json", str(out)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert profile_step.main(["--quick", "--impl", impl, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["impl"] == impl and report["batch_size"] == 8
     shares = {row["name"]: row["share"] for row in report["by_layer_class"]}
@@ -91,4 +88,4 @@ def test_quick_profile_finds_convolutions_and_batch_norm(impl, tmp_path):
     assert any("Conv2DBackpropFilter" in name for name in op_types)
     fused = any("FusedBatchNorm" in name for name in op_types)
     assert fused == (impl == "ours")  # Keras' own layer runs unfused ops
-    assert "| layer class" in result.stdout
+    assert "| layer class" in capsys.readouterr().out

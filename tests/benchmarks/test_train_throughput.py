@@ -83,22 +83,49 @@ def test_bad_arguments_exit_2(argv, message):
     assert message in result.stderr
 
 
-@pytest.mark.slow
-def test_quick_run_times_ours_and_plain(throughput, common, tmp_path, monkeypatch):
-    # The driver in this process, each worker in this process too (Keras is
-    # loaded already); test_worker_process_reports_json runs a real worker.
+def test_driver_starts_one_worker_per_implementation(throughput, common, monkeypatch):
+    # The driver's plumbing, with stand-in workers: each (impl, backend) gets
+    # its own command and KERAS_BACKEND; the real workers run below.
     workers = []
 
-    def run_worker_here(command, env):
-        workers.append((command[3], env["KERAS_BACKEND"]))
-        return throughput.keras_worker(throughput.parse_args(command[2:]))
+    def fake_worker(command, env):
+        workers.append((command[3], env["KERAS_BACKEND"], command[5]))
+        return {"params": 5, "images_per_s": 2.0, "min": 1.0, "max": 3.0}
 
-    monkeypatch.setattr(common, "run_json_child", run_worker_here)
-    out = tmp_path / "results.json"
-    argv = ["--quick", "--impls", "ours,plain", "--json", str(out)]
-    assert throughput.main(argv) == 0
-    assert workers == [("ours", "tensorflow"), ("plain", "tensorflow")]
-    report = json.loads(out.read_text())
+    monkeypatch.setattr(common, "run_json_child", fake_worker)
+    args = throughput.parse_args(["--quick", "--impls", "ours,plain"])
+    rows = throughput.run_all(args)
+    assert workers == [
+        ("ours", "tensorflow", "tensorflow"),
+        ("plain", "tensorflow", "tensorflow"),
+    ]
+    assert [(r["impl"], r["backend"], r["params"]) for r in rows] == [
+        ("ours", "tensorflow", 5),
+        ("plain", "tensorflow", 5),
+    ]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """``train_throughput.py --quick --impls ours,plain`` run as a script.
+
+    The driver and each of its two workers are real processes; returns
+    ``(completed process, the --json report)``.
+    """
+    out = tmp_path_factory.mktemp("throughput") / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--impls", "ours,plain"]
+        + ["--json", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_quick_run_times_ours_and_plain(quick_run):
+    _, report = quick_run
     rows = report["results"]
     assert [(r["impl"], r["backend"]) for r in rows] == [
         ("ours", "tensorflow"),
@@ -111,19 +138,8 @@ def test_quick_run_times_ours_and_plain(throughput, common, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_worker_process_reports_json_and_the_driver_prints_a_table(tmp_path):
-    out = tmp_path / "results.json"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--impls", "ours", "--json", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    (row,) = json.loads(out.read_text())["results"]
-    assert (row["impl"], row["backend"], row["params"]) == (
-        "ours",
-        "tensorflow",
-        176_402,
-    )
-    assert row["images_per_s"] > 0 and "keras" in row["framework"]
-    assert "| ours " in result.stdout
+def test_worker_process_reports_json_and_the_driver_prints_a_table(quick_run):
+    result, report = quick_run
+    for row in report["results"]:
+        assert "keras" in row["framework"] and "tensorflow" in row["framework"]
+    assert "| ours " in result.stdout and "| plain " in result.stdout
