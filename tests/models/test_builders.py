@@ -6,6 +6,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from model_archs import ARCHS, SKIP_ARCHS, build_arch
 
 import keras_resnet
 from keras_resnet.models import (
@@ -13,6 +14,8 @@ from keras_resnet.models import (
     get_model_info,
     register_model,
 )
+from keras_resnet.models.catalog import CATALOG
+from keras_resnet.models.resnet import BLOCK_TYPES
 
 ALL = keras_resnet.list_models()
 TINY = {"width_multiplier": 0.125}
@@ -64,20 +67,17 @@ EXPECTED_DEPTH = {
 }
 
 
-def _tiny(name, **kwargs):
-    return keras_resnet.build_model(name, **TINY, **kwargs)
-
-
 def test_study_models_registered():
     assert STUDY_MODELS <= set(ALL)
     assert ALL == sorted(ALL)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PARAMS))
-def test_exact_parameter_counts(name, measured):
-    # The one full-size build per model (shared with test_catalog):
-    # count_trainable_params, count_flops and count_depth of the built model.
-    entry = measured[name]
+def test_exact_parameter_counts(name):
+    # CATALOG holds count_trainable_params, count_flops and count_depth of
+    # each model built at full size: test_catalog builds every model once and
+    # compares, so these are the built models' counts.
+    entry = CATALOG[name]
     assert entry.params == EXPECTED_PARAMS[name]
     assert entry.flops == EXPECTED_FLOPS[name]
     assert entry.layers == EXPECTED_DEPTH[name]
@@ -109,10 +109,21 @@ def test_docs_table_matches_measured_counts():
         ), name
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_output_shape_with_top_and_input_tensor(name):
+def test_archs_cover_every_family():
+    # The family-generic tests below run once per kind of body (ARCHS): each
+    # family of the registry, and in the resnet family each block type
+    # (basic, bottleneck) and the no-skip variant.
+    families = {get_model_info(name).family for name in ALL}
+    assert {family for family, _ in ARCHS.values()} == families
+    assert set(BLOCK_TYPES) == {"basic", "bottleneck", "preact"}
+    assert {"mini_resnet", "resnet50_1111", "preact_resnet18"} <= set(SKIP_ARCHS)
+    assert "resnet18_noskip" in ARCHS
+
+
+def test_output_shape_with_top_and_input_tensor():
+    # The head and the input are assemble's, the same for every body.
     inputs = keras.Input((32, 32, 3), name="pixels")
-    model = _tiny(name, num_classes=7, input_tensor=inputs)
+    model = build_arch("mini_resnet", num_classes=7, input_tensor=inputs)
     assert model.inputs[0] is inputs
     # A list, as the model's inputs are (keras.Input made them a list).
     out = model([np.zeros((2, 32, 32, 3), "float32")])
@@ -120,10 +131,13 @@ def test_output_shape_with_top_and_input_tensor(name):
     np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("pooling", [None, "avg", "max"])
-def test_output_shape_without_top(name, pooling):
-    model = _tiny(name, include_top=False, pooling=pooling)
+@pytest.mark.parametrize(
+    "arch,pooling",
+    # Every body's feature map; the two poolings of the shared head once.
+    [(arch, None) for arch in ARCHS] + [("mini_resnet", "avg"), ("mini_resnet", "max")],
+)
+def test_output_shape_without_top(arch, pooling):
+    model = build_arch(arch, include_top=False, pooling=pooling)
     out = model(np.zeros((2, 32, 32, 3), "float32"))
     if pooling is None:
         assert len(out.shape) == 4 and out.shape[0] == 2
@@ -132,12 +146,12 @@ def test_output_shape_without_top(name, pooling):
     assert not any(layer.name == "fc" for layer in model.layers)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_larger_input_logits_and_one_training_step(name):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_larger_input_logits_and_one_training_step(arch):
     # build_model drops None kwargs, so logits are asked for as "linear" there;
-    # the builder itself takes None.
-    model = _tiny(
-        name, input_shape=(64, 48, 3), classifier_activation="linear", num_classes=3
+    # the builder itself takes None (test_builder_takes_none_for_logits).
+    model = build_arch(
+        arch, input_shape=(64, 48, 3), classifier_activation="linear", num_classes=3
     )
     rng = np.random.default_rng(0)
     x = rng.random((4, 64, 48, 3), dtype="float32")
@@ -145,8 +159,8 @@ def test_larger_input_logits_and_one_training_step(name):
     assert out.shape == (4, 3)
     assert not np.allclose(out.sum(axis=1), 1.0)  # logits, not probabilities
     # Eager: one step checks that gradients reach the weights, without the
-    # graph tracing that costs up to 20 s for DenseNet's 425 layers (the
-    # traced step is covered by test_traced_training_step).
+    # graph tracing that costs seconds per model (the traced step is covered
+    # by test_traced_training_step).
     model.compile(
         optimizer="sgd",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -203,14 +217,14 @@ def test_projection_only_where_shape_changes(tiny_model):
             assert tuple(layer.strides) == (1, 1)
 
 
-@pytest.mark.parametrize("blocks,depth", [(3, 20), (5, 32), (9, 56)])
-def test_mini_resnet_depths(blocks, depth):
-    model = keras_resnet.build_model("mini_resnet", blocks_per_stage=blocks, **TINY)
+@pytest.mark.parametrize("blocks,depth", [(1, 8), (3, 20), (5, 32)])
+def test_mini_resnet_depths(blocks, depth, tiny_model):
+    model = tiny_model("mini_resnet", blocks_per_stage=blocks)
     assert count_depth(model) == depth
 
 
-def test_baseline_cnn_batch_norm_switch():
-    with_bn = keras_resnet.build_model("baseline_cnn", **TINY)
+def test_baseline_cnn_batch_norm_switch(tiny_model):
+    with_bn = tiny_model("baseline_cnn")
     without = keras_resnet.build_model("baseline_cnn", batch_norm=False, **TINY)
     bn = [
         layer
@@ -228,41 +242,34 @@ def test_width_multiplier_scales_filters():
     assert model.get_layer("stage4_block2_conv2").filters == 128
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_keras_round_trip_is_exact(name, tmp_path, tiny_model):
-    model = tiny_model(name)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_keras_and_config_round_trip_is_exact(arch, tmp_path, arch_model):
+    # A .keras file holds get_config(); load_model rebuilds the model with
+    # from_config and loads the weights: both round trips in one.
+    model = arch_model(arch)
     x = np.random.default_rng(0).random((3, 32, 32, 3), dtype="float32")
     expected = np.asarray(model(x, training=False))
-    path = tmp_path / f"{name}.keras"
+    path = tmp_path / f"{arch}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(np.asarray(loaded(x, training=False)), expected)
+    assert loaded.count_params() == model.count_params()
     assert [layer.name for layer in loaded.layers] == [
         layer.name for layer in model.layers
     ]
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_config_round_trip(name, tiny_model):
-    model = tiny_model(name)
-    clone = keras.Model.from_config(model.get_config())
-    assert clone.count_params() == model.count_params()
-    assert [layer.name for layer in clone.layers] == [
-        layer.name for layer in model.layers
-    ]
-
-
-def test_weights_argument_loads_saved_weights(tmp_path):
-    source = _tiny("resnet18")
+def test_weights_argument_loads_saved_weights(tmp_path, arch_model):
+    source = arch_model("mini_resnet")
     path = tmp_path / "w.weights.h5"
     source.save_weights(path)
-    loaded = _tiny("resnet18", weights=str(path))
+    loaded = build_arch("mini_resnet", weights=str(path))
     for a, b in zip(source.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_traced_training_step():
-    model = _tiny("preact_resnet18", num_classes=3)
+    model = build_arch("mini_resnet", num_classes=3)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     x = rng.random((4, 32, 32, 3), dtype="float32")
@@ -312,7 +319,7 @@ def test_duplicate_registration_raises():
 
 def test_build_model_drops_none_kwargs():
     model = keras_resnet.build_model(
-        "mini_resnet", num_classes=None, pooling=None, **TINY
+        "mini_resnet", num_classes=None, pooling=None, blocks_per_stage=1, **TINY
     )
     assert model.output.shape[-1] == 10
 

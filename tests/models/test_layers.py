@@ -174,7 +174,9 @@ def test_models_are_built_from_it(tiny_model):
 
 
 def test_keras_file_round_trip_keeps_the_class_and_outputs(tmp_path):
-    model = keras_resnet.build_model("mini_resnet", width_multiplier=0.25)
+    model = keras_resnet.build_model(
+        "mini_resnet", width_multiplier=0.25, blocks_per_stage=1
+    )
     x = inputs((2, 32, 32, 3))
     model(x, training=True)  # move the batch-norm statistics off their init
     model.save(tmp_path / "m.keras")
@@ -189,7 +191,9 @@ def test_keras_file_round_trip_keeps_the_class_and_outputs(tmp_path):
 
 
 def test_to_stock_layers_swaps_only_batch_norm_and_keeps_weights(tmp_path):
-    model = keras_resnet.build_model("resnet18", width_multiplier=0.0625)
+    model = keras_resnet.build_model(
+        "mini_resnet", width_multiplier=0.25, blocks_per_stage=1
+    )
     x = inputs((2, 32, 32, 3))
     model(x, training=True)
     stock = to_stock_layers(model)
@@ -214,7 +218,9 @@ def test_to_stock_layers_swaps_only_batch_norm_and_keeps_weights(tmp_path):
 
 
 def test_to_stock_layers_converts_nested_models():
-    inner = keras_resnet.build_model("mini_resnet", width_multiplier=0.25)
+    inner = keras_resnet.build_model(
+        "mini_resnet", width_multiplier=0.25, blocks_per_stage=1
+    )
     pixels = keras.Input((32, 32, 3))
     outer = keras.Model(pixels, inner(keras.layers.Rescaling(1 / 255)(pixels)))
     stock = to_stock_layers(outer)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from model_archs import ARCHS, build_arch
 
 import keras_resnet
 from keras_resnet.models import count_trainable_params
@@ -21,10 +22,11 @@ def _weighted_names(model: keras.Model) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_none_has_no_batch_norm_and_keeps_every_weighted_layer_name(name, tiny_model):
-    plain = keras_resnet.build_model(name, normalization="none", **TINY)
-    batch = tiny_model(name)  # the default, "batch" (see the test below)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_none_has_no_batch_norm_and_keeps_every_weighted_layer_name(arch, arch_model):
+    # Normalization is the blocks' business: once per kind of body.
+    plain = build_arch(arch, normalization="none")
+    batch = arch_model(arch)  # the default, "batch" (see the test below)
 
     classes = {type(layer).__name__ for layer in iter_layers(plain)}
     assert not any("Normalization" in cls for cls in classes), classes
@@ -61,11 +63,12 @@ def test_choices_are_batch_and_none():
     assert NORMALIZATIONS == ("batch", "none")
 
 
-def test_default_is_batch_and_parameter_counts(tiny_model, measured):
+def test_default_is_batch_and_parameter_counts(tiny_model):
     default = tiny_model("resnet18")
     explicit = keras_resnet.build_model("resnet18", normalization="batch", **TINY)
     plain = keras_resnet.build_model("resnet18", normalization="none")
-    assert measured["resnet18"].params == 11_173_962  # built at the default
+    # Built at the default, resnet18 has 11,173,962 (test_builders'
+    # test_exact_parameter_counts and test_catalog's full-size build).
     assert count_trainable_params(explicit) == count_trainable_params(default)
     # 20 BN layers' gamma and beta (2 x 4,800) go, 20 conv biases (4,800) come.
     assert count_trainable_params(plain) == 11_169_162
