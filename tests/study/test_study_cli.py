@@ -83,6 +83,8 @@ def test_compare_cli_unknown_model_lists_choices(fake_trainer):
 def test_plot_cli_regenerates_figures_of_a_study_folder(tmp_path):
     for model in ("resnet18", "resnet18_noskip"):
         write_fake_run(tmp_path / "study" / "runs" / model, model)
+    # The same model twice: told apart by folder name in the legends.
+    write_fake_run(tmp_path / "study" / "runs" / "seed1", "resnet18", seed=1)
     result = invoke("plot", str(tmp_path / "study"))
     assert result.exit_code == 0, result.output
     files = sorted((tmp_path / "study" / "figures").iterdir())

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-from study_helpers import check_figure_files
 
 from keras_resnet.study import compare
 from keras_resnet.train.config import TrainConfig
@@ -9,7 +8,11 @@ from keras_resnet.train.config import TrainConfig
 CONFIG = TrainConfig(dataset="synthetic", epochs=3, width_multiplier=0.0625)
 
 
-def test_compare_trains_each_model_and_writes_the_study(tmp_path, fake_trainer):
+def test_compare_trains_each_model_and_writes_the_study(
+    tmp_path, fake_trainer, no_figures
+):
+    # The figures compare draws, and report.md's links to them, are checked
+    # on real runs in test_study_end_to_end.
     trainer, _ = fake_trainer
     models = ["resnet18", "resnet18_noskip", "mini_resnet"]
     results = compare(models, CONFIG, output_dir=tmp_path)
@@ -21,9 +24,7 @@ def test_compare_trains_each_model_and_writes_the_study(tmp_path, fake_trainer):
     rows = json.loads((tmp_path / "results.json").read_text())["results"]
     assert [r["model"] for r in rows] == models
     assert (tmp_path / "results.csv").read_text().count("\n") == 1 + len(models)
-    report = results.report_path.read_text()
-    assert "![fig1_training_curves](figures/fig1_training_curves.png)" in report
-    check_figure_files(results.figures)
+    assert results.report_path.is_file()
 
 
 def test_compare_reuses_completed_runs(tmp_path, fake_trainer, no_figures):

@@ -1,4 +1,9 @@
-"""The generated CLI reference and the documentation site build."""
+"""The generated CLI reference and the documentation site build.
+
+The docs' figures are redrawn from a fresh clone's files by
+test_study_end_to_end (one `keras-resnet plot` process for them and a new
+study's light files).
+"""
 
 import pathlib
 import shutil
@@ -41,39 +46,3 @@ def test_docs_site_builds_strictly(tmp_path):
     assert "keras-resnet compare" in cli_page
     assert not (site / "reference" / "cli_hook.py").exists()
     shutil.rmtree(site)
-
-
-def tracked_files(folder: str) -> list[str]:
-    """Files of ``folder`` in git's index: what a fresh clone holds."""
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", folder], cwd=REPO, capture_output=True, text=True
-    )
-    return [name for name in listing.stdout.split("\0") if name]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("folder", ["docs/img/study", "docs/img/first_epochs"])
-def test_plot_redraws_the_docs_figures_on_a_fresh_clone(tmp_path, folder):
-    files = tracked_files(folder)
-    assert any("/runs/" in name for name in files), "run files not committed"
-    for name in files:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / name, tmp_path / name)
-    committed = {
-        pathlib.PurePosixPath(name).name
-        for name in files
-        if name.startswith(f"{folder}/figures/")
-    }
-    assert not any(name.endswith(".keras") for name in files)
-    shutil.rmtree(tmp_path / folder / "figures")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "cli.py"), "plot", folder],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    drawn = {pathlib.PurePosixPath(line).name for line in result.stdout.split()}
-    assert drawn == committed
-    assert {p.name for p in (tmp_path / folder / "figures").iterdir()} == drawn
