@@ -1,6 +1,7 @@
 """The profiler harness: op time attributed to layers and op types."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -73,10 +74,15 @@ def test_bad_arguments_exit_2(argv, message):
 @pytest.mark.slow
 @pytest.mark.parametrize("impl", ["ours", "plain"])
 def test_quick_profile_finds_convolutions_and_batch_norm(
-    profile_step, impl, tmp_path, capsys
+    profile_step, impl, tmp_path, capsys, monkeypatch
 ):
     # main() in this process (TensorFlow is loaded already); the script runs
-    # as a script in test_bad_arguments_exit_2.
+    # as a script in test_bad_arguments_exit_2. main() sets these two
+    # variables if unset: monkeypatch puts them back afterwards.
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv(
+        "TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    )
     out = tmp_path / "profile.json"
     assert profile_step.main(["--quick", "--impl", impl, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
