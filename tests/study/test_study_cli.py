@@ -5,7 +5,12 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
-from study_helpers import check_figure_files, write_fake_run
+from study_helpers import (
+    RESNET_LAYERS,
+    TRAINING_FIGURE,
+    check_figure_files,
+    write_fake_run,
+)
 
 from keras_resnet import list_models
 from keras_resnet.cli import cli
@@ -80,18 +85,30 @@ def test_compare_cli_unknown_model_lists_choices(fake_trainer):
     assert ", ".join(list_models()) in result.output
 
 
-def test_plot_cli_regenerates_figures_of_a_study_folder(tmp_path):
-    for model in ("resnet18", "resnet18_noskip"):
-        write_fake_run(tmp_path / "study" / "runs" / model, model)
+def test_plot_cli_draws_every_figure_of_a_study_folder(tmp_path):
+    study = tmp_path / "study"
+    for model in ("baseline_cnn", "mini_resnet", "resnet18_noskip"):
+        write_fake_run(study / "runs" / model, model, epochs=4)
+    # One new-schema run (training-gradient norms) among old ones is enough
+    # for the training-gradient figure; runs without any leave it out
+    # (the other plot tests expect exactly the six figures then).
+    write_fake_run(
+        study / "runs" / "resnet18",
+        "resnet18",
+        epochs=4,
+        layers=RESNET_LAYERS,
+        train=True,
+    )
     # The same model twice: told apart by folder name in the legends.
-    write_fake_run(tmp_path / "study" / "runs" / "seed1", "resnet18", seed=1)
-    result = invoke("plot", str(tmp_path / "study"))
+    write_fake_run(study / "runs" / "seed1", "resnet18", seed=1)
+    result = invoke("plot", str(study))
     assert result.exit_code == 0, result.output
-    files = sorted((tmp_path / "study" / "figures").iterdir())
+    files = sorted((study / "figures").iterdir())
     assert result.output.split() == [
         str(f) for f in sorted(files, key=lambda p: result.output.index(str(p)))
     ]
-    check_figure_files(files)
+    check_figure_files(files, training=True)
+    assert study / "figures" / f"{TRAINING_FIGURE}.png" in files
 
 
 def test_plot_cli_errors(tmp_path):

@@ -3,7 +3,6 @@ import json
 import pytest
 from study_helpers import (
     RESNET_LAYERS,
-    TRAINING_FIGURE,
     check_figure_files,
     write_fake_run,
 )
@@ -21,34 +20,6 @@ from keras_resnet.study import (
 STUDY = ("baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip")
 
 
-def test_plot_runs_writes_every_figure(tmp_path):
-    # One new-schema run (training-gradient norms) among old ones is enough
-    # for the training-gradient figure; runs without any training norms
-    # leave it out (test_runs_without_gradient_norms_or_validation_split and
-    # the CLI's plot tests expect exactly the six figures then).
-    run_dirs = [
-        write_fake_run(tmp_path / "runs" / m, m, epochs=4)
-        for m in STUDY
-        if m != "resnet18"
-    ]
-    run_dirs.insert(
-        2,
-        write_fake_run(
-            tmp_path / "runs" / "resnet18",
-            "resnet18",
-            epochs=4,
-            layers=RESNET_LAYERS,
-            train=True,
-        ),
-    )
-    files = plot_runs(run_dirs, tmp_path / "figures")
-    check_figure_files(files, training=True)
-    assert all(f.parent == tmp_path / "figures" for f in files)
-    assert (tmp_path / "figures" / f"{TRAINING_FIGURE}.png") in files
-    # Byte-identical redraws: test_study_end_to_end (a new process redraws
-    # a study's figures from its runs).
-
-
 def test_plot_runs_rejects_a_folder_without_runs(tmp_path):
     with pytest.raises(RunDirectoryError, match="No run directory"):
         plot_runs([tmp_path], tmp_path / "out")
@@ -59,6 +30,10 @@ def test_model_colors_fixed_for_study_models_and_distinct():
     assert colors["resnet18"] == MODEL_COLORS["resnet18"]
     assert colors["baseline_cnn"] == MODEL_COLORS["baseline_cnn"]
     assert len(set(colors.values())) == 4
+
+
+# Every figure, the training-gradient one included, and the same model twice:
+# test_study_cli.test_plot_cli_draws_every_figure_of_a_study_folder.
 
 
 def test_runs_without_gradient_norms_or_validation_split(tmp_path):
