@@ -3,14 +3,27 @@
 JAX + CUDA machines often lack TensorFlow. One fresh interpreter runs with
 ``KERAS_BACKEND=jax`` and TensorFlow, TensorFlow Datasets, TensorBoard and
 tf2onnx unimportable (``import_blocker``: ``import tensorflow`` raises
-``ModuleNotFoundError`` as if it were not installed). In it: every builder
-module imports and one model per family builds and predicts; the file sources
-load (``.npz``, an image-folder tree and its ``.tar.gz``, the official CIFAR
-python folder); the NumPy loader feeds augmentation and a jit-compiled fit;
-``keras-resnet fit`` trains two epochs on the image folders, records gradient
-norms, evaluates and saves; the library trains and evaluates on the CIFAR
-folder; the saved ``.keras`` files reload exactly; nothing imports TensorFlow.
-Each test below checks one part of that one process' report.
+``ModuleNotFoundError`` as if it were not installed). In it:
+
+- every builder module imports; one model per family (the shallowest; a
+  two-block ``DenseNetSpec`` for DenseNet, and the CLI's ResNet-8 for the
+  basic block with shortcuts) builds, predicts, and survives an exact
+  ``.keras`` round trip; the test compares its layer names and trainable
+  parameters with the same model built on TensorFlow here (the builders of a
+  family share one code path; full-size counts are pinned on TensorFlow by
+  tests/models/test_builders.py);
+- the file sources load (``.npz``, an image-folder tree and its ``.tar.gz``,
+  the official CIFAR python folder);
+- the NumPy loader feeds augmentation and a jit-compiled fit;
+- ``keras-resnet fit`` trains two epochs on the image folders, records
+  gradient norms, evaluates and saves; the library trains and evaluates on
+  the CIFAR folder; the saved ``.keras`` files reload exactly;
+- ``keras-resnet export`` of that run refuses a SavedModel in one line and
+  writes the ``.keras`` format;
+- nothing imports TensorFlow.
+
+Each test below checks one part of that one process' report. ``XLA_FLAGS``
+make XLA compile faster (``FAST_XLA``).
 """
 
 import json
@@ -25,20 +38,44 @@ from PIL import Image
 from keras_resnet.models.catalog import CATALOG
 
 TESTS = pathlib.Path(__file__).resolve().parent
+# XLA compiles faster with its backend optimization off and its older CPU
+# emitters; the programs here are tiny and compiling them is most of the time
+# (at full optimization, three times longer). The flags change how XLA
+# compiles, not what the model computes.
+FAST_XLA = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 CLASSES = ("cat", "dog")
-# One model per family, the shallowest: every builder runs. DenseNet-121 is
-# left out (40 s of JAX compiles for its 120 distinct layer shapes); its module
-# is imported here and every model runs on JAX in tests/models/test_jax_backend.py.
-ONE_PER_FAMILY = sorted(
-    {
-        entry.family: name
-        for name, entry in sorted(CATALOG.items(), key=lambda item: -item[1].layers)
-        if entry.family != "densenet"
-    }.values()
-)
+# One model per family, the shallowest, with its builder options: every
+# builder runs. DenseNet is a two-block spec (DenseNet-121 has 425 layers,
+# 40 s of JAX compiles); mini_resnet at one block a stage (the CLI's model
+# below) adds the basic block with shortcuts to resnet18_noskip's.
+WIDTH = 0.125
+DENSENET = "densenet"
+DENSENET_SPEC = (8, (2, 2))
+SWEEP = {
+    **{
+        name: {}
+        for name in {
+            entry.family: name
+            for name, entry in sorted(CATALOG.items(), key=lambda item: -item[1].layers)
+            if entry.family != "densenet"
+        }.values()
+    },
+    "mini_resnet": {"blocks_per_stage": 1},
+}
+
+
+def build_sweep_model(key: str):
+    """``key`` of ``SWEEP`` (or ``DENSENET``) built on this process' backend."""
+    import keras_resnet
+    from keras_resnet.models import DenseNetSpec, build_densenet
+
+    if key == DENSENET:
+        return build_densenet(DenseNetSpec(*DENSENET_SPEC))
+    return keras_resnet.build_model(key, width_multiplier=WIDTH, **SWEEP[key])
+
 
 SCRIPT = r"""
-import importlib, json, pathlib, pkgutil, sys
+import importlib, json, os, pathlib, pkgutil, sys
 sys.path.insert(0, {tests!r})
 base = pathlib.Path(sys.argv[1])
 sources = json.loads(sys.argv[2])
@@ -63,13 +100,15 @@ from keras_resnet.callbacks import tensorboard_available
 from keras_resnet.cli import main
 from keras_resnet.data import load_dataset
 from keras_resnet.data.loader import ArrayLoader
+from keras_resnet.models import DenseNetSpec, build_densenet, count_trainable_params
 from keras_resnet.train import evaluate, train
 from tiny import tiny_config, tiny_fit_args
 
 out["backend"] = keras.backend.backend()
 out["tensorboard_available"] = tensorboard_available()
 
-# Every builder module imports; one model per family builds and predicts.
+# Every builder module imports; one model per family builds, predicts and
+# round-trips through a .keras file exactly.
 import keras_resnet.models as models_package
 
 modules = sorted(info.name for info in pkgutil.iter_modules(models_package.__path__))
@@ -77,12 +116,31 @@ for name in modules:
     importlib.import_module("keras_resnet.models." + name)
 out["model_modules"] = modules
 x = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
-out["models"] = {{
-    name: list(np.asarray(
-        keras_resnet.build_model(name, width_multiplier=0.125).predict_on_batch(x)
-    ).shape)
-    for name in {models!r}
-}}
+
+
+def round_trip_is_exact(key, model, y):
+    path = base / "round-trip" / (key + ".keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    z = keras.saving.load_model(path, safe_mode=True).predict_on_batch(x)
+    return bool(np.array_equal(y, np.asarray(z)))
+
+
+out["models"] = {{}}
+for key, options in [*{sweep!r}.items(), ({densenet!r}, None)]:
+    if options is None:
+        model = build_densenet(DenseNetSpec(*{densenet_spec!r}))
+    else:
+        model = keras_resnet.build_model(key, width_multiplier={width!r}, **options)
+    # predict_on_batch compiles the whole graph once; eager JAX compiles op
+    # by op.
+    y = np.asarray(model.predict_on_batch(x))
+    out["models"][key] = {{
+        "params": count_trainable_params(model),
+        "names": [layer.name for layer in model.layers],
+        "shape": list(y.shape),
+        "exact": round_trip_is_exact(key, model, y),
+    }}
 
 # The file sources load.
 out["sizes"] = {{
@@ -160,6 +218,24 @@ out["cifar"] = {{
     **reload_check(run),
 }}
 
+# keras-resnet export of the CLI's run: no SavedModel without TensorFlow (one
+# line), the .keras format needs none. Markers delimit each export's output.
+exports = base / "export"
+exports.mkdir()
+os.chdir(exports)
+out["export_exits"] = []
+for argv in ([str(base / "cli"), "serving"],
+             [str(base / "cli"), "keras", "--format", "keras"]):
+    for stream in (sys.stdout, sys.stderr):
+        print("<<export>>", file=stream, flush=True)
+    try:
+        main(["export", *argv])
+        out["export_exits"].append(0)
+    except SystemExit as stop:
+        out["export_exits"].append(stop.code)
+    for stream in (sys.stdout, sys.stderr):
+        print("<<end>>", file=stream, flush=True)
+
 out["tensorflow_loaded"] = sorted(
     name for name in sys.modules if name.split(".")[0] in {blocked!r}
 )
@@ -225,7 +301,14 @@ def report(tmp_path_factory):
         "folders": str(tree),
         "cifar": str(write_cifar_python(root / "cifar" / "cifar-10-batches-py").parent),
     }
-    code = SCRIPT.format(tests=str(TESTS), blocked=TENSORFLOW, models=ONE_PER_FAMILY)
+    code = SCRIPT.format(
+        tests=str(TESTS),
+        blocked=TENSORFLOW,
+        sweep=SWEEP,
+        densenet=DENSENET,
+        densenet_spec=DENSENET_SPEC,
+        width=WIDTH,
+    )
     done = blocked_python(
         code,
         *TENSORFLOW,
@@ -235,12 +318,25 @@ def report(tmp_path_factory):
             "KERAS_BACKEND": "jax",
             "JAX_PLATFORMS": "cpu",
             "KERAS_RESNET_CACHE": "none",
+            "XLA_FLAGS": FAST_XLA,
         },
         timeout=600,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    return root / "runs", json.loads(line[len("RESULT ") :])
+    out = json.loads(line[len("RESULT ") :])
+    out["export_stdout"] = between_markers(done.stdout)
+    out["export_stderr"] = between_markers(done.stderr)
+    return root / "runs", out
+
+
+def between_markers(text: str) -> list[list[str]]:
+    """The non-blank lines of each ``<<export>>`` ... ``<<end>>`` section."""
+    sections = []
+    for chunk in text.split("<<export>>\n")[1:]:
+        lines = chunk.split("<<end>>\n", 1)[0].splitlines()
+        sections.append([line for line in lines if line.strip()])
+    return sections
 
 
 pytestmark = pytest.mark.slow
@@ -257,8 +353,25 @@ def test_tensorflow_is_missing_and_never_imported(report):
 def test_every_builder_module_imports_and_builds(report):
     _, out = report
     assert {"densenet", "resnet", "vgg"} <= set(out["model_modules"])
-    assert sorted(out["models"]) == ONE_PER_FAMILY
-    assert all(shape == [2, 10] for shape in out["models"].values())
+    # One model of every family ran on JAX.
+    families = {CATALOG[name].family for name in SWEEP} | {DENSENET}
+    assert families == {entry.family for entry in CATALOG.values()}
+    assert sorted(out["models"]) == sorted([*SWEEP, DENSENET])
+
+
+@pytest.mark.parametrize("key", [*SWEEP, DENSENET])
+def test_builders_on_jax_match_tensorflow_and_round_trip(report, key):
+    """Same layer names and trainable parameters as on TensorFlow: the JAX
+    graph is the same network; the ``.keras`` file reloads exactly."""
+    from keras_resnet.models import count_trainable_params
+
+    _, out = report
+    info = out["models"][key]
+    tf_model = build_sweep_model(key)
+    assert info["names"] == [layer.name for layer in tf_model.layers]
+    assert info["params"] == count_trainable_params(tf_model)
+    assert info["shape"] == [2, 10]
+    assert info["exact"] is True
 
 
 def test_file_sources_load(report):
@@ -314,3 +427,20 @@ def test_library_trains_evaluates_and_reloads_on_a_cifar_folder(report):
     assert run["probs_shape"] == [3, 10]
     np.testing.assert_allclose(run["probs_sum"], 1.0, atol=1e-4)
     assert run["reload_exact"]
+
+
+def test_export_without_tensorflow_refuses_saved_model_and_writes_keras(report):
+    runs, out = report
+    assert out["export_exits"] == [1, 0]
+    refused, written = out["export_stderr"]
+    assert refused == [
+        "Error: SavedModel export needs TensorFlow, also on the JAX backend "
+        "(Keras converts the model with jax2tf): pip install tensorflow"
+    ]
+    assert out["export_stdout"] == [[], ["Exported keras to keras"]]
+    exports = runs / "export"
+    assert sorted(p.name for p in exports.iterdir()) == ["keras"]
+    assert sorted(p.name for p in (exports / "keras").iterdir()) == [
+        "dataset.json",
+        "model.keras",
+    ]
