@@ -7,21 +7,29 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from train_helpers import KILL_OR_RESUME, run_python, tiny_config
+from train_helpers import KILL_OR_RESUME, resume_config, run_python, tiny_config
 
 from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
 from keras_resnet.run_layout import HISTORY_KEYS
 from keras_resnet.train import evaluate, train
 from keras_resnet.train.optim import build_schedule
 
-EPOCHS = 3
+EPOCHS = 3  # train_helpers.RESUME_RUN's
+# One-epoch paths (precision, XLA, recipe, determinism): two steps of 32
+# images, 32 validation and 16 test images, one gradient record.
+SMALL = dict(
+    width_multiplier=0.125,
+    max_train_examples=96,
+    validation_split=1 / 3,
+    max_test_examples=16,
+    grad_norm_steps=[0],
+)
 
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
     """One uninterrupted tiny run that the other tests compare against."""
-    config = tiny_config(tmp_path_factory.mktemp("runs") / "reference", epochs=EPOCHS)
-    return train(config)
+    return train(resume_config(tmp_path_factory.mktemp("runs") / "reference"))
 
 
 def weights_of(run_dir):
@@ -64,7 +72,7 @@ def test_history_files_have_one_row_per_epoch(reference_run):
     assert history["epoch"] == [1, 2, 3]
     assert all(isinstance(v, float) for v in history["val_accuracy"])
     # The rate of each epoch's first step: the schedule at epoch * steps.
-    config = tiny_config(reference_run.run_dir, epochs=EPOCHS)
+    config = resume_config(reference_run.run_dir)
     steps = json.loads((reference_run.run_dir / "dataset.json").read_text())
     steps = steps["train_size"] // config.batch_size
     schedule = build_schedule(config, steps)
@@ -123,7 +131,7 @@ def test_evaluate_needs_a_dataset_outside_a_run(tmp_path, reference_run):
 
 
 def test_completed_run_is_never_overwritten(reference_run):
-    config = tiny_config(reference_run.run_dir, epochs=EPOCHS)
+    config = resume_config(reference_run.run_dir)
     before = (reference_run.run_dir / "metrics.json").read_text()
     with pytest.raises(RunDirectoryError, match="overwrite"):
         train(config)
@@ -151,7 +159,7 @@ class InterruptAt(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, reference_run):
-    config = tiny_config(tmp_path / "run", epochs=EPOCHS)
+    config = resume_config(tmp_path / "run")
     with pytest.raises(TrainingInterrupted, match="1 completed epoch") as caught:
         train(config, callbacks=[InterruptAt(1, 2)])
     # The library names its own argument; the command line adds its command.
@@ -176,7 +184,7 @@ def test_sigkill_then_resume_ends_bit_identical(tmp_path, reference_run):
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     state = json.loads((run_dir / "backup" / "state.json").read_text())
     assert state["epoch"] == 2 and not (run_dir / "metrics.json").exists()
-    train(tiny_config(run_dir, epochs=EPOCHS), resume=True)
+    train(resume_config(run_dir), resume=True)
     assert_same_run(run_dir, reference_run.run_dir)
 
 
@@ -193,7 +201,7 @@ class PoisonWeights(keras.callbacks.Callback):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_backup(tmp_path):
-    config = tiny_config(tmp_path / "nan", epochs=EPOCHS)
+    config = tiny_config(tmp_path / "nan", epochs=2, **SMALL)
     with pytest.raises(TrainingError, match="NaN at epoch 2, batch 1") as error:
         train(config, callbacks=[PoisonWeights()])
     assert "last good backup (epoch 1)" in str(error.value)
@@ -215,7 +223,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_backup(tmp_path):
     ],
 )
 def test_mixed_precision_and_xla_paths(tmp_path, precision, changes, compute_dtype):
-    config = tiny_config(tmp_path / "mp", epochs=1, precision=precision, **changes)
+    config = tiny_config(
+        tmp_path / "mp", epochs=1, precision=precision, **SMALL, **changes
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # e.g. "XLA not supported"
         warnings.filterwarnings("ignore", message=".*shuffle=True.*")
@@ -240,6 +250,7 @@ def test_mixup_cutmix_label_smoothing_adamw_onecycle(tmp_path):
         learning_rate=3e-3,
         schedule="onecycle",
         cutout=8,
+        **SMALL,
     )
     result = train(config)
     assert np.isfinite(result.history["loss"][0])
@@ -260,7 +271,9 @@ def test_op_determinism_is_left_as_the_caller_had_it(tmp_path, before, determini
             def on_train_begin(self, logs=None):
                 seen.append(tf_config.is_op_determinism_enabled())
 
-        config = tiny_config(tmp_path / "run", epochs=1, deterministic=deterministic)
+        config = tiny_config(
+            tmp_path / "run", epochs=1, deterministic=deterministic, **SMALL
+        )
         train(config, callbacks=[Probe()])
         assert seen == [deterministic is None]  # on a CPU, None means on
         assert tf_config.is_op_determinism_enabled() is before

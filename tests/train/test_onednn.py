@@ -1,4 +1,5 @@
-"""oneDNN on in the command: set before TensorFlow starts, so each case is a new process."""
+"""oneDNN on in the command: set before TensorFlow starts, so each setting is
+a new process (module-scoped: one process serves the tests of its setting)."""
 
 import json
 import os
@@ -57,28 +58,45 @@ def test_the_cli_runs_with_onednn_unless_the_user_set_it(onednn, expected):
     assert last_json(run_fresh(CLI_THEN_REPORT, onednn)) == expected
 
 
-def test_importing_the_library_changes_no_setting():
+# TensorFlow's default, then with the package imported after TensorFlow.
+TENSORFLOW_FIRST = (
+    "import tensorflow\n" + REPORT + "import keras_resnet\n"
+    "from keras_resnet.train import onednn\n"
+    "print(onednn.warn_if_off())\n" + REPORT
+)
+
+
+@pytest.fixture(scope="module")
+def tensorflow_first():
+    """TensorFlow imported first with the variable unset: the state it came
+    up with, the package's note, and the state after the package."""
+    result = run_fresh(TENSORFLOW_FIRST, None)
+    plain, note, state = result.stdout.strip().splitlines()[-3:]
+    return {
+        "plain": json.loads(plain),
+        "note": note,
+        "state": json.loads(state),
+        "stderr": result.stderr,
+    }
+
+
+def test_importing_the_library_changes_no_setting(tensorflow_first):
     # Only the command turns oneDNN on (its training goes through the engine,
     # which avoids oneDNN's strided 1x1 bug); a program using the library
     # keeps TensorFlow's own default unless it sets the variable.
-    plain = last_json(run_fresh(REPORT, None))
+    plain = tensorflow_first["plain"]
     with_library = last_json(run_fresh("import keras_resnet\n" + REPORT, None))
     assert with_library == plain
     assert with_library[0] is None
 
 
-def test_tensorflow_imported_first_keeps_it_off_with_one_note():
-    code = (
-        "import tensorflow, keras_resnet\n"
-        "from keras_resnet.train import onednn\n"
-        "print(onednn.warn_if_off())\n" + REPORT
-    )
-    result = run_fresh(code, None)
-    note, state = result.stdout.strip().splitlines()[-2:]
-    assert json.loads(state) == [None, False]
+def test_tensorflow_imported_first_keeps_it_off_with_one_note(tensorflow_first):
+    note = tensorflow_first["note"]
+    assert tensorflow_first["state"] == [None, False]
     assert "set TF_ENABLE_ONEDNN_OPTS=1 before importing TensorFlow" in note
     assert "import keras_resnet first" not in note
-    assert result.stderr.count("oneDNN off") == 1  # logged, on one line
+    # logged, on one line
+    assert tensorflow_first["stderr"].count("oneDNN off") == 1
 
 
 NARROW_SHORTCUT = """
@@ -107,16 +125,6 @@ print(json.dumps({
     "gradient_error": float(np.max(np.abs(grad - exact)) / np.max(np.abs(exact))),
 }))
 """
-
-
-def test_narrow_strided_1x1_kernels_get_the_right_gradient_with_onednn():
-    # oneDNN's own kernel is wrong here (oneDNN issue #6035): the error was
-    # 0.4-1.0 relative on this CPU, with heap corruption.
-    seen = last_json(run_fresh(NARROW_SHORTCUT, "1"))
-    assert len(seen["changed"]) == 1 and seen["changed"][0].startswith("conv2d")
-    assert seen["strides"] == [2, 2]  # the saved config is unchanged
-    assert seen["same_output"]
-    assert seen["gradient_error"] < 1e-5
 
 
 ONE_STEP_AGAINST_FLOAT64 = """
@@ -153,9 +161,53 @@ print(json.dumps({"onednn": bool(_pywrap_util_port.IsMklEnabled()),
 """
 
 
-def test_a_step_with_onednn_matches_float64_within_float32_rounding():
+# After KILL_OR_RESUME's "resume KILLED reference REFERENCE": whether the
+# two runs' final weights are bit-identical, compared in that process.
+SAME_WEIGHTS = """
+import json, numpy as np
+weights = [keras.saving.load_model(f"{path}/model.keras").get_weights()
+           for path in (sys.argv[2], sys.argv[4])]
+print(json.dumps([bool(np.array_equal(a, b))
+                  for a, b in zip(*weights, strict=True)]))
+"""
+
+
+@pytest.fixture(scope="module")
+def with_onednn(tmp_path_factory):
+    """The command's setting (oneDNN on) in every process: a run killed in
+    its third epoch; then one new process that resumes it, trains the
+    uninterrupted reference, and checks one convolution's and one step's
+    gradients."""
+    base = tmp_path_factory.mktemp("onednn")
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    killed = run_python(KILL_OR_RESUME, "kill", base / "killed", env=env)
+    code = KILL_OR_RESUME + SAME_WEIGHTS + NARROW_SHORTCUT + ONE_STEP_AGAINST_FLOAT64
+    args = ["resume", base / "killed", "reference", base / "reference"]
+    after = run_python(code, *args, env=env)
+    assert after.returncode == 0, after.stderr[-2000:]
+    weights, narrow, one_step = after.stdout.strip().splitlines()[-3:]
+    return {
+        "base": base,
+        "killed": killed,
+        "same_weights": json.loads(weights),
+        "narrow": json.loads(narrow),
+        "one_step": json.loads(one_step),
+    }
+
+
+def test_narrow_strided_1x1_kernels_get_the_right_gradient_with_onednn(with_onednn):
+    # oneDNN's own kernel is wrong here (oneDNN issue #6035): the error was
+    # 0.4-1.0 relative on this CPU, with heap corruption.
+    seen = with_onednn["narrow"]
+    assert len(seen["changed"]) == 1 and seen["changed"][0].startswith("conv2d")
+    assert seen["strides"] == [2, 2]  # the saved config is unchanged
+    assert seen["same_output"]
+    assert seen["gradient_error"] < 1e-5
+
+
+def test_a_step_with_onednn_matches_float64_within_float32_rounding(with_onednn):
     # float64 convolutions never run in oneDNN: TensorFlow's own kernels.
-    seen = last_json(run_fresh(ONE_STEP_AGAINST_FLOAT64, "1"))
+    seen = with_onednn["one_step"]
     assert seen["onednn"] is True
     assert seen["changed"] == [
         "stage2_block1_shortcut_conv",
@@ -166,32 +218,16 @@ def test_a_step_with_onednn_matches_float64_within_float32_rounding():
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_is_bit_identical_with_the_commands_setting(tmp_path):
-    """The command's setting (oneDNN on) in every process: an uninterrupted
-    run, a run killed in its third epoch, and its resume in a new process."""
-    import keras
-    import numpy as np
-
-    def run(mode, run_dir):
-        return run_python(
-            KILL_OR_RESUME, mode, run_dir, env={"TF_ENABLE_ONEDNN_OPTS": "1"}
-        )
-
-    reference = run("reference", tmp_path / "reference")
-    assert reference.returncode == 0, reference.stderr[-2000:]
-    killed = run("kill", tmp_path / "killed")
+def test_sigkill_then_resume_is_bit_identical_with_the_commands_setting(with_onednn):
+    """An uninterrupted run, a run killed in its third epoch, and its resume
+    in a new process, all with oneDNN on."""
+    killed = with_onednn["killed"]
     assert killed.returncode == -9, killed.stderr[-2000:]
-    resumed = run("resume", tmp_path / "killed")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    base = with_onednn["base"]
     for name in ("history.json", "gradient_norms.json"):
-        got = json.loads((tmp_path / "killed" / name).read_text())
-        want = json.loads((tmp_path / "reference" / name).read_text())
+        got = json.loads((base / "killed" / name).read_text())
+        want = json.loads((base / "reference" / name).read_text())
         got.pop("epoch_time", None), want.pop("epoch_time", None)
         assert got == want, name
-    pairs = zip(
-        keras.saving.load_model(tmp_path / "killed" / "model.keras").get_weights(),
-        keras.saving.load_model(tmp_path / "reference" / "model.keras").get_weights(),
-        strict=True,
-    )
-    for got, want in pairs:
-        np.testing.assert_array_equal(got, want)
+    # Every weight array of model.keras bit-identical (np.array_equal).
+    assert with_onednn["same_weights"] and all(with_onednn["same_weights"])

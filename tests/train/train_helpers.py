@@ -32,16 +32,32 @@ def run_python(
     )
 
 
-# ``run_python(KILL_OR_RESUME, mode, run_dir)``: the tiny 3-epoch run, whole
-# ("reference"), killed with SIGKILL after batch 1 of its third epoch
-# ("kill"), or resumed ("resume").
+# The run the SIGKILL/Ctrl-C resume tests use: 96 training images in three
+# steps of 32 (the kill and the interrupt land inside an epoch, the step-2
+# gradient record exists), 32 validation and 32 test images, three epochs.
+RESUME_RUN = dict(
+    epochs=3,
+    width_multiplier=0.125,
+    max_train_examples=128,
+    validation_split=0.25,
+    max_test_examples=32,
+)
+
+
+def resume_config(output_dir, **changes):
+    """``RESUME_RUN`` as a ``TrainConfig`` writing to ``output_dir``."""
+    return tiny_config(output_dir, **{**RESUME_RUN, **changes})
+
+
+# ``run_python(KILL_OR_RESUME, mode, run_dir, [mode, run_dir, ...])``: for
+# each pair in turn, the ``RESUME_RUN`` run whole ("reference"), killed with
+# SIGKILL after batch 1 of its third epoch ("kill", so last), or resumed
+# ("resume"); one process can resume a run and then train the reference.
 KILL_OR_RESUME = """
 import os, signal, sys, keras
 sys.path[:0] = ["tests", "tests/train"]
-from train_helpers import tiny_config
+from train_helpers import resume_config
 from keras_resnet.train import train
-
-mode, run_dir = sys.argv[1], sys.argv[2]
 
 
 class Kill(keras.callbacks.Callback):
@@ -53,9 +69,11 @@ class Kill(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-config = tiny_config(run_dir, epochs=3)
-if mode == "kill":
-    train(config, callbacks=[Kill()])
-else:
-    train(config, resume=mode == "resume")
+pairs = sys.argv[1:]
+for mode, run_dir in zip(pairs[::2], pairs[1::2]):
+    config = resume_config(run_dir)
+    if mode == "kill":
+        train(config, callbacks=[Kill()])
+    else:
+        train(config, resume=mode == "resume")
 """
