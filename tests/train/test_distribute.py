@@ -16,7 +16,12 @@ sys.path[:0] = ["tests", "tests/train"]
 {setup}
 from train_helpers import tiny_config
 from keras_resnet.train import train
-result = train(tiny_config({run_dir!r}, epochs=2, strategy={strategy!r}, batch_size=32))
+config = tiny_config(
+    {run_dir!r}, epochs=2, strategy={strategy!r}, batch_size=32,
+    width_multiplier=0.125, max_train_examples=96, validation_split=1 / 3,
+    max_test_examples=16, grad_norm_steps=[0],
+)
+result = train(config)
 weights = result.model.get_weights()
 print("RESULT", json.dumps({{
     "replicas": result.metrics["replicas"],

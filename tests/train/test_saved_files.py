@@ -8,10 +8,9 @@ import keras
 import numpy as np
 import pytest
 from import_blocker import blocked_python
-from train_helpers import run_python, tiny_config
+from train_helpers import run_python
 
 import keras_resnet
-from keras_resnet.train import train
 
 LOAD_AND_PREDICT = """
 import json, sys
@@ -22,7 +21,7 @@ pixels = np.load(sys.argv[1])
 out = {}
 for name in ("model.keras", "best.keras"):
     model = keras.saving.load_model(f"{sys.argv[2]}/{name}")
-    out[name] = np.asarray(model.predict(pixels, verbose=0)).tolist()
+    out[name] = keras.ops.convert_to_numpy(model(pixels)).tolist()
 try:
     import keras_resnet  # noqa: F401
     out["importable"] = True
@@ -38,13 +37,7 @@ def result_of(completed):
     return json.loads(line[len("RESULT ") :])
 
 
-@pytest.fixture(scope="module")
-def one_epoch_run(tmp_path_factory):
-    config = tiny_config(tmp_path_factory.mktemp("runs") / "run", epochs=1)
-    return train(config)
-
-
-def test_saved_models_load_in_plain_keras_without_the_package(one_epoch_run, tmp_path):
+def test_saved_models_load_in_plain_keras_without_the_package(trained_run, tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3))
     np.save(tmp_path / "pixels.npy", pixels.astype("float32"))
     # As on a serving machine without the package: its import fails.
@@ -52,21 +45,23 @@ def test_saved_models_load_in_plain_keras_without_the_package(one_epoch_run, tmp
         blocked_python(
             LOAD_AND_PREDICT,
             "keras_resnet",
-            args=[tmp_path / "pixels.npy", one_epoch_run.run_dir],
+            args=[tmp_path / "pixels.npy", trained_run.path],
         )
     )
     assert report["importable"] is False
-    expected = one_epoch_run.model.predict(pixels.astype("float32"), verbose=0)
-    # One epoch: the best checkpoint is the final classifier.
+    # The same outputs as each file gives here (that the files hold the
+    # trained classifier: test_engine's evaluate-against-metrics test).
     for name in ("model.keras", "best.keras"):
+        model = keras.saving.load_model(trained_run.path / name)
+        expected = keras.ops.convert_to_numpy(model(pixels.astype("float32")))
         np.testing.assert_allclose(report[name], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_saved_files_name_no_class_of_the_package(one_epoch_run):
+def test_saved_files_name_no_class_of_the_package(trained_run):
     import zipfile
 
     for name in ("model.keras", "best.keras"):
-        with zipfile.ZipFile(one_epoch_run.run_dir / name) as archive:
+        with zipfile.ZipFile(trained_run.path / name) as archive:
             assert "keras_resnet" not in archive.read("config.json").decode()
 
 
@@ -101,9 +96,24 @@ print("RESULT", json.dumps({{
     "registered": [keras.saving.get_registered_object(n) is not None
                    for n in {names!r}],
     "engine": "keras_resnet.train.engine" in sys.modules,
-    "outputs": np.asarray(model.predict(x, verbose=0)).tolist(),
+    "outputs": keras.ops.convert_to_numpy(model(x)).tolist(),
 }}))
 """
+
+
+@pytest.fixture(scope="module")
+def fused_file(tmp_path_factory):
+    """A file written with the fused layer, as older versions saved it, the
+    inputs, and the outputs of the model that wrote it."""
+    folder = tmp_path_factory.mktemp("fused")
+    model = keras_resnet.build_model(
+        "mini_resnet", width_multiplier=0.125, blocks_per_stage=1
+    )
+    x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    model(x, training=True)
+    model.save(folder / "fused.keras")
+    np.save(folder / "x.npy", x)
+    return folder, keras.ops.convert_to_numpy(model(x))
 
 
 @pytest.mark.parametrize(
@@ -114,17 +124,12 @@ print("RESULT", json.dumps({{
     ],
     ids=["package-first", "keras-first"],
 )
-def test_import_keras_resnet_registers_every_class(tmp_path, imports):
-    # A file written with the fused layer, as older versions saved it.
-    model = keras_resnet.build_model("mini_resnet", width_multiplier=0.125)
-    x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
-    model(x, training=True)
-    model.save(tmp_path / "fused.keras")
-    np.save(tmp_path / "x.npy", x)
+def test_import_keras_resnet_registers_every_class(fused_file, imports):
+    folder, expected = fused_file
     code = LOAD_FUSED.format(
         imports=imports,
-        path=str(tmp_path / "fused.keras"),
-        pixels=str(tmp_path / "x.npy"),
+        path=str(folder / "fused.keras"),
+        pixels=str(folder / "x.npy"),
         names=REGISTERED,
     )
     report = result_of(run_python(code))
@@ -133,9 +138,7 @@ def test_import_keras_resnet_registers_every_class(tmp_path, imports):
         zip(REGISTERED, report["registered"], strict=True)
     )
     assert report["engine"] is False  # registration stays light
-    np.testing.assert_allclose(
-        report["outputs"], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(report["outputs"], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_registered_names_are_the_classes_of_the_package():
