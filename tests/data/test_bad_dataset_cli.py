@@ -9,9 +9,9 @@ import shutil
 
 import numpy as np
 import pytest
+from cli_process import cli_calls
 from click.testing import CliRunner
 from data_helpers import write_cifar10_python, write_image_tree, write_npz
-from export.helpers import cli_calls
 from test_bad_input import _HugeArray
 from test_images import png_header_only
 

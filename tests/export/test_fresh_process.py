@@ -16,10 +16,9 @@ import shutil
 
 import numpy as np
 import pytest
+from cli_process import cli_calls
 from file_checks import checksums
 from PIL import Image
-
-from .helpers import cli_calls
 
 pytestmark = pytest.mark.slow
 
