@@ -33,6 +33,7 @@ import pickle
 import numpy as np
 import pytest
 from import_blocker import TENSORFLOW, blocked_python
+from jax_env import FAST_XLA
 from PIL import Image
 
 from keras_resnet.models.catalog import CATALOG
@@ -42,7 +43,6 @@ TESTS = pathlib.Path(__file__).resolve().parent
 # emitters; the programs here are tiny and compiling them is most of the time
 # (at full optimization, three times longer). The flags change how XLA
 # compiles, not what the model computes.
-FAST_XLA = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 CLASSES = ("cat", "dog")
 # One model per family, the shallowest, with its builder options: every
 # builder runs. DenseNet is a two-block spec (DenseNet-121 has 425 layers,

@@ -297,12 +297,25 @@ def _exit_without_barrier() -> None:
     os._exit(1)
 
 
-def _is_runtime_error(error: Exception) -> bool:
+def _is_runtime_error(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) is a failed collective.
+
+    A collective fails as a ``JaxRuntimeError``; where JAX or Keras re-raise
+    it as another type (a ``ValueError`` while an input is gathered, seen
+    when a process dies while the other compiles), its cause or context
+    still is one, or its message names Gloo, the CPU collectives library.
+    """
     try:
         from jax.errors import JaxRuntimeError
     except ImportError:  # older JAX
         from jaxlib.xla_extension import XlaRuntimeError as JaxRuntimeError
-    return isinstance(error, JaxRuntimeError)
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, JaxRuntimeError) or "Gloo" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 class _ProcessShard(keras.utils.PyDataset):

@@ -18,14 +18,9 @@ import sys
 import numpy as np
 import pytest
 from import_blocker import blocked_python
+from jax_env import FAST_XLA
 
 from .helpers import CLASS_NAMES, IMAGE_SIZE, keras_reference, uint8_images
-
-# XLA compiles faster with its backend optimization off and its older CPU
-# emitters; the programs here are tiny and compiling them is most of the time
-# (at full optimization, three times longer). The flags change how XLA
-# compiles, not what the model computes.
-FAST_XLA = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
 JAX_ENV = {
     "KERAS_BACKEND": "jax",

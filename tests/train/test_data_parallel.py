@@ -1,8 +1,8 @@
 """``--strategy data_parallel``: two ``keras-resnet fit`` processes on loopback
 (JAX on CPU, gloo collectives), against one process with the same flags.
 
-The runs are module-scoped: the one-process and the uninterrupted
-two-process run are trained once and shared by the tests.
+The runs are module-scoped and shared by the tests: the one-process run,
+and one two-process run that is killed in its second epoch and resumed.
 """
 
 import json
@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from jax_env import FAST_XLA
 from train_helpers import REPO, run_python
 
 LOSS_TOLERANCE = 0.01  # relative, per epoch
@@ -51,7 +52,7 @@ def start_fit(run_dir, data, *, processes=2, port=None, scratch=None, extra=()):
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count=1 {FAST_XLA}",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     if scratch is not None:
@@ -116,19 +117,78 @@ def data(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data) -> dict:
-    """One process, and two processes writing into ``two/`` (their own
-    TMPDIR, to see that process 1 leaves nothing behind)."""
+    """Two processes writing into ``two/`` whose process 1 is killed with
+    SIGKILL once epoch 1 is backed up; then both resume in new processes
+    (their own TMPDIR, to see that process 1 leaves nothing behind) and
+    finish the run, beside one process (the reference).
+
+    The killed-and-resumed run carries every check an uninterrupted
+    two-process run would: the survivor's stop, the resume, and the
+    finished run against the one-process reference.
+    """
     base = tmp_path_factory.mktemp("runs")
     scratch = base / "tmp"
     scratch.mkdir()
+    run_dir = base / "two"
+    chief, worker = start_fit(run_dir, data, port=free_port())
+    state = run_dir / "backup" / "state.json"
+    deadline = time.monotonic() + 900
+    while not state.is_file():
+        assert chief.poll() is None and worker.poll() is None, finish([chief])
+        assert time.monotonic() < deadline, "no backup after 15 minutes"
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    # The survivor must stop on its own, with one clear line.
+    out, err = chief.communicate(timeout=120)
+    stopped_after = time.monotonic() - killed_at
+    worker.communicate()
+    killed = {
+        "chief": subprocess.CompletedProcess([], chief.returncode, out, err),
+        "stopped_after": stopped_after,
+        "state": json.loads(state.read_text()),
+        "metrics_written": (run_dir / "metrics.json").exists(),
+    }
+    # The reference runs beside the resumed processes, not beside the killed
+    # ones.
     one = start_fit(base / "one", data, processes=1)
-    two = start_fit(base / "two", data, port=free_port(), scratch=scratch)
+    resumed = finish(
+        start_fit(
+            run_dir,
+            data,
+            port=free_port(),
+            scratch=scratch,
+            extra=["--resume"],
+        )
+    )
     return {
         "base": base,
         "scratch": scratch,
         "one": finish(one),
-        "two": finish(two),
+        "killed": killed,
+        "two": resumed,
     }
+
+
+@pytest.mark.slow
+def test_killed_process_stops_the_other_and_both_resume(runs):
+    killed = runs["killed"]
+    chief = killed["chief"]
+    assert killed["stopped_after"] < 120
+    assert chief.returncode != 0
+    assert "Error: process 0 of 2: a collective failed" in chief.stderr, chief.stderr[
+        -3000:
+    ]
+    assert "Traceback" not in chief.stderr
+    assert killed["state"]["epoch"] >= 1
+    assert not killed["metrics_written"]
+
+    for result in runs["two"]:
+        assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = runs["base"] / "two"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["completed"] is True and metrics["epochs"] == 3
+    assert history(run_dir)["epoch"] == [1, 2, 3]
 
 
 @pytest.mark.slow
@@ -136,7 +196,8 @@ def test_two_processes_write_one_run_with_the_losses_of_one_process(runs):
     base = runs["base"]
     for result in [*runs["one"], *runs["two"]]:
         assert result.returncode == 0, result.stderr[-3000:]
-    # Process 0 alone wrote a run directory; process 1's scratch is gone.
+    # Process 0 alone wrote a run directory; the resumed process 1's
+    # scratch is gone.
     assert sorted(p.name for p in base.iterdir()) == ["one", "tmp", "two"]
     assert not list(runs["scratch"].glob("keras-resnet-worker-*"))
     two = base / "two"
@@ -153,38 +214,6 @@ def test_two_processes_write_one_run_with_the_losses_of_one_process(runs):
     assert first == pytest.approx(expected, rel=1e-4)
     assert not (two / "backup").exists()  # removed once the run completed
     assert (two / "model.keras").is_file() and (two / "best.keras").is_file()
-
-
-@pytest.mark.slow
-def test_killed_process_stops_the_other_and_both_resume(runs, data, tmp_path):
-    run_dir = tmp_path / "killed"
-    chief, worker = start_fit(run_dir, data, port=free_port())
-    state = run_dir / "backup" / "state.json"
-    deadline = time.monotonic() + 900
-    while not state.is_file():
-        assert chief.poll() is None and worker.poll() is None, finish([chief])
-        assert time.monotonic() < deadline, "no backup after 15 minutes"
-        time.sleep(0.2)
-    worker.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-    # The survivor must stop on its own, with one clear line.
-    out, err = chief.communicate(timeout=120)
-    assert time.monotonic() - killed_at < 120
-    assert chief.returncode != 0
-    assert "Error: process 0 of 2: a collective failed" in err, err[-3000:]
-    assert "Traceback" not in err
-    worker.communicate()
-    assert json.loads(state.read_text())["epoch"] >= 1
-    assert not (run_dir / "metrics.json").exists()
-
-    resumed = finish(start_fit(run_dir, data, port=free_port(), extra=["--resume"]))
-    for result in resumed:
-        assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["completed"] is True and metrics["epochs"] == 3
-    uninterrupted = history(runs["base"] / "two")
-    assert history(run_dir)["epoch"] == [1, 2, 3]
-    assert_close(history(run_dir)["loss"], uninterrupted["loss"])
 
 
 BATCH_CHECK = """
@@ -233,3 +262,55 @@ def test_data_parallel_on_tensorflow_is_refused_in_one_line(tmp_path):
     ), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+GLOO_LOST = (
+    "UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/pair.cc:538]"
+    " Read error [127.0.0.1]:17040: Connection reset by peer"
+)
+
+
+def _reraised_as_value_error():
+    from jax.errors import JaxRuntimeError
+
+    try:
+        raise JaxRuntimeError("UNKNOWN: all-reduce failed")
+    except JaxRuntimeError as error:
+        raise ValueError("could not gather the batch") from error
+
+
+@pytest.mark.parametrize(
+    "fail, shown",
+    [
+        (lambda: _raise(ValueError(GLOO_LOST)), "UNKNOWN: Gloo AllGather failed"),
+        (_reraised_as_value_error, "could not gather the batch"),
+    ],
+    ids=["gloo message", "raised from a JaxRuntimeError"],
+)
+def test_a_lost_process_in_any_error_type_becomes_the_one_line_message(
+    monkeypatch, fail, shown
+):
+    # A process that dies while the other compiles or gathers an input
+    # reaches the survivor as a ValueError, not a JaxRuntimeError.
+    from keras_resnet.errors import TrainingError
+    from keras_resnet.train import distribute
+
+    # "failed" already set: no exit hook is registered in the test process.
+    monkeypatch.setitem(distribute._runtime, "multi_process", True)
+    monkeypatch.setitem(distribute._runtime, "failed", True)
+    monkeypatch.setattr(distribute, "process_index", lambda: 0)
+    monkeypatch.setattr(distribute, "process_count", lambda: 2)
+    with pytest.raises(TrainingError) as raised:
+        with distribute.process_failures():
+            fail()
+    message = str(raised.value)
+    assert message.startswith("process 0 of 2: a collective failed"), message
+    assert shown in message and "--resume" in message
+    # Other errors of a multi-process run stay what they are.
+    with pytest.raises(ValueError, match="batch_size"):
+        with distribute.process_failures():
+            raise ValueError("batch_size must be positive")
+
+
+def _raise(error):
+    raise error

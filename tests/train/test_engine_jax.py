@@ -20,13 +20,13 @@ import json
 
 import numpy as np
 import pytest
+from jax_env import FAST_XLA
 from train_helpers import run_python
 
 # XLA compiles faster with its backend optimization off and its older CPU
 # emitters; the programs here are tiny and compiling them is most of the time
 # (at full optimization, three times longer). The flags change how XLA
 # compiles, not what the model computes.
-FAST_XLA = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
 SCRIPT = """
 import json, sys
