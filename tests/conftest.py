@@ -20,6 +20,19 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 # The console script's entry point (cli.py would set TF_CPP_MIN_LOG_LEVEL).
 ENTRY_POINT = "from keras_resnet.cli import main; main()"
 SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg"
+# The test files that take longest (sum of their tests' durations, measured
+# with `pytest --durations=0`, longest first); the rest follow in file order.
+LONGEST_FIRST = (
+    "tests/train/test_data_parallel.py",
+    "tests/cli/test_readme_quickstart.py",
+    "tests/study/test_study_end_to_end.py",
+    "tests/test_without_tensorflow.py",
+    "tests/train/test_engine.py",
+    "tests/export/test_fresh_process.py",
+    "tests/train/test_onednn.py",
+    "tests/benchmarks/test_train_throughput.py",
+    "tests/data/test_shared_cifar.py",
+)
 
 # The run `trained_run` holds: 128 train, 32 validation and 64 test images,
 # two epochs (a resume or a progress line has a second epoch to talk about).
@@ -31,6 +44,23 @@ TRAINED_RUN = dict(
     grad_norm_steps=[0],
     verbose=None,  # the command's default: one plain line per epoch
 )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the longest test files first, keeping every file's own order.
+
+    The README's test command runs on pytest-xdist workers, one file per
+    worker at a time (``--dist loadfile``, in collection order): starting the
+    longest files first keeps one worker from being left with a long file
+    when the other has finished.
+    """
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+
+    def key(item):
+        path = item.nodeid.split("::", 1)[0]
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: files keep their order, tests theirs
 
 
 @dataclasses.dataclass(frozen=True)
