@@ -23,15 +23,17 @@ SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg"
 # The test files that take longest (sum of their tests' durations, measured
 # with `pytest --durations=0`, longest first); the rest follow in file order.
 LONGEST_FIRST = (
-    "tests/train/test_data_parallel.py",
+    "tests/train/test_engine.py",
     "tests/cli/test_readme_quickstart.py",
     "tests/study/test_study_end_to_end.py",
-    "tests/test_without_tensorflow.py",
-    "tests/train/test_engine.py",
-    "tests/export/test_fresh_process.py",
+    "tests/train/test_data_parallel.py",
     "tests/train/test_onednn.py",
+    "tests/export/test_fresh_process.py",
+    "tests/test_without_tensorflow.py",
+    "tests/cli/test_fit_safety.py",
+    "tests/models/test_catalog.py",
     "tests/benchmarks/test_train_throughput.py",
-    "tests/data/test_shared_cifar.py",
+    "tests/benchmarks/test_init_gradients.py",
 )
 
 # The run `trained_run` holds: 128 train, 32 validation and 64 test images,
