@@ -5,13 +5,13 @@ JAX + CUDA machines often lack TensorFlow. One fresh interpreter runs with
 tf2onnx unimportable (``import_blocker``: ``import tensorflow`` raises
 ``ModuleNotFoundError`` as if it were not installed). In it:
 
-- every builder module imports; one model per family (the shallowest; a
-  two-block ``DenseNetSpec`` for DenseNet, and the CLI's ResNet-8 for the
-  basic block with shortcuts) builds, predicts, and survives an exact
+- every builder module imports; one model of every kind of body
+  (``model_archs.ARCHS``, shared with the model tests: each family and
+  block type at its smallest layout) builds, predicts, and survives an exact
   ``.keras`` round trip; the test compares its layer names and trainable
   parameters with the same model built on TensorFlow here (the builders of a
   family share one code path; full-size counts are pinned on TensorFlow by
-  tests/models/test_builders.py);
+  tests/models/test_catalog.py);
 - the file sources load (``.npz``, an image-folder tree and its ``.tar.gz``,
   the official CIFAR python folder);
 - the NumPy loader feeds augmentation and a jit-compiled fit;
@@ -34,46 +34,13 @@ import numpy as np
 import pytest
 from import_blocker import TENSORFLOW, blocked_python
 from jax_env import FAST_XLA
+from model_archs import ARCHS, build_arch
 from PIL import Image
 
 from keras_resnet.models.catalog import CATALOG
 
 TESTS = pathlib.Path(__file__).resolve().parent
-# XLA compiles faster with its backend optimization off and its older CPU
-# emitters; the programs here are tiny and compiling them is most of the time
-# (at full optimization, three times longer). The flags change how XLA
-# compiles, not what the model computes.
 CLASSES = ("cat", "dog")
-# One model per family, the shallowest, with its builder options: every
-# builder runs. DenseNet is a two-block spec (DenseNet-121 has 425 layers,
-# 40 s of JAX compiles); mini_resnet at one block a stage (the CLI's model
-# below) adds the basic block with shortcuts to resnet18_noskip's.
-WIDTH = 0.125
-DENSENET = "densenet"
-DENSENET_SPEC = (8, (2, 2))
-SWEEP = {
-    **{
-        name: {}
-        for name in {
-            entry.family: name
-            for name, entry in sorted(CATALOG.items(), key=lambda item: -item[1].layers)
-            if entry.family != "densenet"
-        }.values()
-    },
-    "mini_resnet": {"blocks_per_stage": 1},
-}
-
-
-def build_sweep_model(key: str):
-    """``key`` of ``SWEEP`` (or ``DENSENET``) built on this process' backend."""
-    import keras_resnet
-    from keras_resnet.models import DenseNetSpec, build_densenet
-
-    if key == DENSENET:
-        return build_densenet(DenseNetSpec(*DENSENET_SPEC))
-    return keras_resnet.build_model(key, width_multiplier=WIDTH, **SWEEP[key])
-
-
 SCRIPT = r"""
 import importlib, json, os, pathlib, pkgutil, sys
 sys.path.insert(0, {tests!r})
@@ -100,14 +67,16 @@ from keras_resnet.callbacks import tensorboard_available
 from keras_resnet.cli import main
 from keras_resnet.data import load_dataset
 from keras_resnet.data.loader import ArrayLoader
-from keras_resnet.models import DenseNetSpec, build_densenet, count_trainable_params
+from keras_resnet.models import count_trainable_params
+from model_archs import ARCHS, build_arch
 from keras_resnet.train import evaluate, train
 from tiny import tiny_config, tiny_fit_args
 
 out["backend"] = keras.backend.backend()
 out["tensorboard_available"] = tensorboard_available()
 
-# Every builder module imports; one model per family builds, predicts and
+# Every builder module imports; one model of every kind of body
+# (model_archs.ARCHS: each family and block type) builds, predicts and
 # round-trips through a .keras file exactly.
 import keras_resnet.models as models_package
 
@@ -127,11 +96,8 @@ def round_trip_is_exact(key, model, y):
 
 
 out["models"] = {{}}
-for key, options in [*{sweep!r}.items(), ({densenet!r}, None)]:
-    if options is None:
-        model = build_densenet(DenseNetSpec(*{densenet_spec!r}))
-    else:
-        model = keras_resnet.build_model(key, width_multiplier={width!r}, **options)
+for key in ARCHS:
+    model = build_arch(key)
     # predict_on_batch compiles the whole graph once; eager JAX compiles op
     # by op.
     y = np.asarray(model.predict_on_batch(x))
@@ -304,10 +270,6 @@ def report(tmp_path_factory):
     code = SCRIPT.format(
         tests=str(TESTS),
         blocked=TENSORFLOW,
-        sweep=SWEEP,
-        densenet=DENSENET,
-        densenet_spec=DENSENET_SPEC,
-        width=WIDTH,
     )
     done = blocked_python(
         code,
@@ -353,13 +315,13 @@ def test_tensorflow_is_missing_and_never_imported(report):
 def test_every_builder_module_imports_and_builds(report):
     _, out = report
     assert {"densenet", "resnet", "vgg"} <= set(out["model_modules"])
-    # One model of every family ran on JAX.
-    families = {CATALOG[name].family for name in SWEEP} | {DENSENET}
+    # A model of every family (model_archs checks that ARCHS has one) ran on JAX.
+    families = {family for family, _ in ARCHS.values()}
     assert families == {entry.family for entry in CATALOG.values()}
-    assert sorted(out["models"]) == sorted([*SWEEP, DENSENET])
+    assert sorted(out["models"]) == sorted(ARCHS)
 
 
-@pytest.mark.parametrize("key", [*SWEEP, DENSENET])
+@pytest.mark.parametrize("key", sorted(ARCHS))
 def test_builders_on_jax_match_tensorflow_and_round_trip(report, key):
     """Same layer names and trainable parameters as on TensorFlow: the JAX
     graph is the same network; the ``.keras`` file reloads exactly."""
@@ -367,7 +329,7 @@ def test_builders_on_jax_match_tensorflow_and_round_trip(report, key):
 
     _, out = report
     info = out["models"][key]
-    tf_model = build_sweep_model(key)
+    tf_model = build_arch(key)
     assert info["names"] == [layer.name for layer in tf_model.layers]
     assert info["params"] == count_trainable_params(tf_model)
     assert info["shape"] == [2, 10]

@@ -6,7 +6,7 @@ a training step, the normalization and skip switches) run once per entry of
 layers even at width 0.125. Every registered model is still built at full
 size and counted (test_catalog), checked argument by argument and compared
 with the published counts (test_builders), and its own layout is checked in
-test_family.
+test_family. The no-TensorFlow suite builds the same bodies on JAX.
 """
 
 import dataclasses
