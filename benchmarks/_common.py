@@ -21,6 +21,26 @@ RESNET18_PARAMS = 11_173_962
 STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
 
 
+def he_cifar_layout(blocks_per_stage: int) -> tuple:
+    """He et al.'s CIFAR ResNet-(6n+2): a 3x3/16 stem, then ``n`` basic blocks
+    at 16, 32 and 64 filters (strides 1/2/2), as ``keras_resnet``'s
+    ``mini_resnet`` builds it."""
+    n = blocks_per_stage
+    return (16, ((16, n, 1), (32, n, 2), (64, n, 2)))
+
+
+# Every network the benchmarks time, as (stem filters, ((filters, blocks,
+# first stride), ...)): basic blocks, 1x1 projection shortcuts (He et al.'s
+# option B) only where the shape changes. Keys name the network.
+LAYOUTS = {
+    "resnet20": he_cifar_layout(3),
+    "resnet56": he_cifar_layout(9),
+    "resnet18": (64, tuple((f, 2, s) for f, s in STAGES)),
+}
+# Trainable parameters with 10 classes at width 1 (keras_resnet's counts).
+PARAMS = {"resnet20": 272_474, "resnet56": 855_770, "resnet18": RESNET18_PARAMS}
+
+
 def loadavg() -> str:
     """The 1-, 5- and 15-minute load averages, as ``/proc/loadavg`` shows them."""
     try:
@@ -108,13 +128,30 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def run_json_child(command: list[str], env: dict) -> dict:
+def run_json_child(command: list[str], env: dict, timeout: float | None = None) -> dict:
     """Run a worker process and parse the JSON object on its last stdout line.
 
+    Args:
+        command: The worker's command line.
+        env: Its environment.
+        timeout: Seconds after which the worker is killed (None: no limit).
+
     Raises:
-        RuntimeError: If the worker fails or prints no JSON (with its stderr).
+        RuntimeError: If the worker fails, prints no JSON or runs past
+            ``timeout`` (with its stderr).
     """
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as error:
+        stderr = error.stderr or b""
+        raise RuntimeError(
+            f"worker {' '.join(command[1:4])} killed after {timeout:g} s:\n"
+            + (
+                stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+            )[-4000:]
+        ) from None
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         raise RuntimeError(
@@ -145,6 +182,25 @@ def build_plain_keras_resnet18(width_multiplier: float = 1.0, num_classes: int =
     The reference against which the package's builder is timed: the same
     layers and parameter count, none of the package's code.
     """
+    return build_plain_keras_resnet("resnet18", width_multiplier, num_classes)
+
+
+def build_plain_keras_resnet(
+    model: str = "resnet18", width_multiplier: float = 1.0, num_classes: int = 10
+):
+    """A network of ``LAYOUTS`` written inline with stock Keras layers.
+
+    conv-BN-ReLU stem, basic blocks (conv-BN-ReLU, conv-BN, add, ReLU) with a
+    1x1 conv-BN projection where stride or width changes, global average
+    pooling and a softmax classifier: the layers and parameter count of
+    ``keras_resnet``'s builder, none of its code.
+
+    Args:
+        model: A key of ``LAYOUTS`` (``"resnet20"``, ``"resnet56"``,
+            ``"resnet18"``).
+        width_multiplier: Scales every layer's filters.
+        num_classes: Classifier outputs.
+    """
     import keras
     from keras import layers
 
@@ -161,11 +217,12 @@ def build_plain_keras_resnet18(width_multiplier: float = 1.0, num_classes: int =
     def bn(x):
         return layers.BatchNormalization(momentum=0.9, epsilon=1e-5)(x)
 
+    stem, stages = LAYOUTS[model]
     inputs = keras.Input((32, 32, 3))
-    x = layers.ReLU()(bn(conv(inputs, scaled(64, width_multiplier), 3)))
-    for filters, first_stride in STAGES:
+    x = layers.ReLU()(bn(conv(inputs, scaled(stem, width_multiplier), 3)))
+    for filters, blocks, first_stride in stages:
         filters = scaled(filters, width_multiplier)
-        for strides in (first_stride, 1):
+        for strides in (first_stride,) + (1,) * (blocks - 1):
             y = layers.ReLU()(bn(conv(x, filters, 3, strides)))
             y = bn(conv(y, filters, 3))
             if strides != 1 or x.shape[-1] != filters:
@@ -173,11 +230,29 @@ def build_plain_keras_resnet18(width_multiplier: float = 1.0, num_classes: int =
             x = layers.ReLU()(layers.Add()([x, y]))
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="plain_resnet18")
+    return keras.Model(inputs, outputs, name=f"plain_{model}")
 
 
 def build_torch_resnet18(width_multiplier: float = 1.0, num_classes: int = 10):
     """The same CIFAR ResNet-18 in PyTorch (``torch.nn`` modules only)."""
+    return build_torch_resnet("resnet18", width_multiplier, num_classes)
+
+
+def build_torch_resnet(
+    model: str = "resnet18", width_multiplier: float = 1.0, num_classes: int = 10
+):
+    """A network of ``LAYOUTS`` in PyTorch (``torch.nn`` modules only).
+
+    The layout and parameter count of ``build_plain_keras_resnet``: for
+    ``"resnet20"``/``"resnet56"`` He et al.'s CIFAR ResNet (3x3/16 stem,
+    three stages at 16/32/64 filters, 1x1 projection shortcuts where the
+    shape changes), for ``"resnet18"`` the CIFAR ResNet-18.
+
+    Args:
+        model: A key of ``LAYOUTS``.
+        width_multiplier: Scales every layer's filters.
+        num_classes: Classifier outputs.
+    """
     from torch import nn
 
     def conv_bn(cin, cout, kernel, strides):
@@ -204,11 +279,12 @@ def build_torch_resnet18(width_multiplier: float = 1.0, num_classes: int = 10):
         def forward(self, x):
             return (self.body(x) + self.shortcut(x)).relu_()
 
-    width = scaled(64, width_multiplier)
+    stem, stages = LAYOUTS[model]
+    width = scaled(stem, width_multiplier)
     modules = [*conv_bn(3, width, 3, 1), nn.ReLU(inplace=True)]
-    for filters, first_stride in STAGES:
+    for filters, blocks, first_stride in stages:
         filters = scaled(filters, width_multiplier)
-        for strides in (first_stride, 1):
+        for strides in (first_stride,) + (1,) * (blocks - 1):
             modules.append(Block(width, filters, strides))
             width = filters
     modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)]
