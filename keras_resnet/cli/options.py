@@ -57,10 +57,14 @@ class ConfigFile:
     Attributes:
         path: The file as given on the command line.
         values: Its mapping of ``TrainConfig`` keys to values.
+        models: ``keras-resnet compare`` only: the study's models from the
+            file's ``models`` key (``keras_resnet.study.StudyModel``s), or
+            None when it has none.
     """
 
     path: str
     values: dict[str, Any]
+    models: list | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +136,38 @@ def _read_config_file(ctx: click.Context, param: click.Parameter, value):
     """Eager ``--config`` callback: read the YAML file and check every key."""
     if value is None or ctx.resilient_parsing:
         return None
+    models = None
     try:
         values = read_yaml(value)
+        # A study's file may name its models (labelled variants included).
+        if "models" in values:
+            if ctx.info_name != "compare":
+                raise ValueError(
+                    f"{value} is a study ('models' lists several models), read "
+                    f"by keras-resnet compare; {ctx.info_name} trains one model: "
+                    "name it as MODEL or with the 'model' key."
+                )
+            models = _study_models(values.pop("models"), value)
         TrainConfig.from_dict(values, source=value)
     except (ValueError, OSError) as error:
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
-    return ConfigFile(path=value, values=values)
+    return ConfigFile(path=value, values=values, models=models)
+
+
+def _study_models(value, path: str) -> list:
+    from keras_resnet.cli.output import known_models, unknown_model_message
+    from keras_resnet.study.comparison import parse_study_models
+
+    try:
+        models = parse_study_models(value)
+    except ValueError as error:
+        raise ValueError(f"{path}: {without_received(error)}") from None
+    known = known_models()
+    for entry in models:
+        if entry.model not in known:
+            message = unknown_model_message(entry.model, known)
+            raise ValueError(f"{path}: models: {entry.label}: {message}")
+    return models
 
 
 def _open_float(minimum: float, maximum: float) -> FiniteFloatRange:

@@ -45,19 +45,28 @@ gradient_norms.json, dataset.json); no model file is needed.
 """
 
 
-def _parse_models(ctx: click.Context, param: click.Parameter, value: str):
+def _parse_models(ctx: click.Context, param: click.Parameter, value: str | None):
+    """The study's models: ``--models``, else the config file's, else the
+    four of the study. ``--models`` may name the file's labels."""
+    config_file = ctx.params.get("config_file")
+    labelled = {m.label: m for m in (config_file.models or [])} if config_file else {}
+    if value is None:
+        return list(labelled.values()) or DEFAULT_MODELS.split(",")
     names = [name.strip() for name in value.split(",") if name.strip()]
     known = known_models()
-    unknown = [name for name in names if name not in known]
+    unknown = [name for name in names if name not in known and name not in labelled]
     if not names:
         raise click.BadParameter(
             f"no model given; known models: {', '.join(known)}.", ctx, param
         )
     if unknown:
-        raise click.BadParameter(unknown_model_message(unknown[0], known), ctx, param)
+        message = unknown_model_message(unknown[0], known)
+        if labelled:
+            message += f" The config file's models: {', '.join(labelled)}."
+        raise click.BadParameter(message, ctx, param)
     if len(set(names)) != len(names):
         raise click.BadParameter(f"each model may appear once: {value}", ctx, param)
-    return names
+    return [labelled.get(name, name) for name in names]
 
 
 def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str):
@@ -70,12 +79,12 @@ def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str
 @click.command(epilog=COMPARE_EPILOG)
 @click.option(
     "--models",
-    default=DEFAULT_MODELS,
-    show_default=True,
     callback=_parse_models,
     shell_complete=_complete_models,
     metavar="NAME,NAME,...",
-    help="Registered models to train, comma-separated, in report order.",
+    help="Models to train, comma-separated, in report order: registered names "
+    "or labels of the config file's 'models'.  [default: the config file's "
+    f"'models', else {DEFAULT_MODELS}]",
 )
 @training_options
 @click.option(
@@ -122,7 +131,8 @@ def compare(
     from keras_resnet.run_layout import is_completed
     from keras_resnet.study import compare as run_study
 
-    for name in models:
+    for model in models:
+        name = getattr(model, "label", model)
         state = "completed, reused" if is_completed(folder / "runs" / name) else ""
         click.echo(f"{name}: {state or 'to train'} -> {folder / 'runs' / name}")
     with contextlib.nullcontext() if quiet else library_progress():

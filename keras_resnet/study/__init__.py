@@ -9,9 +9,12 @@ saved runs without training, from their light files alone
 
 from keras_resnet.study.comparison import (
     STUDY_MODELS,
+    StudyModel,
     StudyResults,
     compare,
+    parse_study_models,
     report_study,
+    study_configs,
 )
 from keras_resnet.study.figures import MODEL_COLORS, model_colors, plot_runs
 from keras_resnet.study.gradients import (
@@ -48,6 +51,7 @@ __all__ = [
     "LayerLayout",
     "LayerRole",
     "RunRecord",
+    "StudyModel",
     "StudyResults",
     "compare",
     "early_late_ratio",
@@ -61,8 +65,10 @@ __all__ = [
     "layer_role",
     "load_run",
     "model_colors",
+    "parse_study_models",
     "plot_runs",
     "report_study",
+    "study_configs",
     "summarize_run",
     "write_results",
 ]

@@ -5,19 +5,138 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from keras_resnet.errors import RunDirectoryError
-from keras_resnet.models import get_model_info
-from keras_resnet.run_layout import has_config, has_history, is_completed
+from keras_resnet.run_layout import (
+    has_config,
+    has_history,
+    is_completed,
+    read_config_values,
+)
 from keras_resnet.study.figures import plot_records
 from keras_resnet.study.report import write_results
-from keras_resnet.study.runs import RunRecord, load_run
+from keras_resnet.study.runs import RunRecord, describe_model, load_run
 from keras_resnet.train.config import TrainConfig
 
 STUDY_MODELS = ("baseline_cnn", "mini_resnet", "resnet18", "resnet18_noskip")
+# A label names its run's folder (OUTPUT/runs/<label>), so it is one plain
+# path component.
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_ENTRY_KEYS = ("model", "model_options")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyModel:
+    """One model of a study: a registered model, maybe with builder arguments.
+
+    Attributes:
+        label: Its name in the study: the folder of its run
+            (``OUTPUT/runs/<label>``), its row of the tables and its entry in
+            the figures' legends.
+        model: Registered model name.
+        model_options: Builder arguments laid over the recipe's
+            ``model_options`` (``{"blocks_per_stage": 9, "use_skip": False}``
+            makes ``mini_resnet`` a plain 56-layer net).
+    """
+
+    label: str
+    model: str
+    model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``mini_resnet(blocks_per_stage=9, use_skip=False)``, or the name."""
+        return describe_model(self.model, self.model_options)
+
+
+def parse_study_models(models) -> list[StudyModel]:
+    """The models of a study, from any of the forms ``compare`` accepts.
+
+    Example:
+        He et al.'s Fig. 6 at two depths, as ``configs/study/
+        degradation_cpu.yaml`` writes it::
+
+            parse_study_models({
+                "plain-20": {"model": "mini_resnet",
+                             "model_options": {"use_skip": False}},
+                "resnet-20": "mini_resnet",
+            })
+
+    Args:
+        models: Registered model names (a sequence, or one comma-separated
+            string), each its own label; ``StudyModel``s; or a mapping of
+            label to a model name or to a mapping with the keys ``model`` and,
+            optionally, ``model_options``.
+
+    Returns:
+        The ``StudyModel``s, in the order given.
+
+    Raises:
+        ValueError: For an empty list, a repeated label, a label that is not
+            a plain folder name, an entry without ``model``, a key other than
+            ``model`` and ``model_options``, or options that are not a
+            mapping (the message names the label). Model names are checked
+            by ``compare``.
+    """
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    if isinstance(models, Mapping):
+        entries = [_entry(label, value) for label, value in models.items()]
+    elif isinstance(models, Sequence):
+        entries = [
+            m if isinstance(m, StudyModel) else _entry(m, str(m)) for m in models
+        ]
+    else:
+        raise ValueError(
+            "models must be a list of model names or a mapping of labels to "
+            f"models. Received: models={models!r}"
+        )
+    if not entries:
+        raise ValueError(
+            f"models must name at least one model. Received: models={models!r}"
+        )
+    labels = [entry.label for entry in entries]
+    for entry in entries:
+        if not isinstance(entry.label, str) or not _LABEL.fullmatch(entry.label):
+            raise ValueError(
+                "A study label must be a plain folder name (letters, digits, "
+                f"'.', '_', '-'). Received: label={entry.label!r}"
+            )
+        if labels.count(entry.label) > 1:
+            raise ValueError(f"Each model may appear once. Received: models={labels}")
+    return entries
+
+
+def _entry(label, value) -> StudyModel:
+    if isinstance(value, str):
+        return StudyModel(str(label), value)
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"Study model {label!r} must be a model name or a mapping with "
+            f"'model' and 'model_options'. Received: {label}={value!r}"
+        )
+    unknown = [key for key in value if key not in _ENTRY_KEYS]
+    if unknown:
+        raise ValueError(
+            f"Study model {label!r} has the key {unknown[0]!r}, but takes only "
+            "'model' and 'model_options' (the recipe is shared by every model). "
+            f"Received: {label}.{unknown[0]}={value[unknown[0]]!r}"
+        )
+    if not isinstance(value.get("model"), str):
+        raise ValueError(
+            f"Study model {label!r} needs 'model', a registered model name. "
+            f"Received: {label}={dict(value)!r}"
+        )
+    options = value.get("model_options") or {}
+    if not isinstance(options, Mapping):
+        raise ValueError(
+            f"The model_options of study model {label!r} must be a mapping. "
+            f"Received: {label}.model_options={options!r}"
+        )
+    return StudyModel(str(label), value["model"], dict(options))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +178,8 @@ def compare(
     """Train each model with the same recipe, data and seed, then report.
 
     Model ``m`` is trained into ``output_dir/runs/m`` with ``base_config``
-    (only ``model`` and ``output_dir`` change). A model whose run there is
+    (only ``model``, ``output_dir`` and, for a labelled variant, its
+    ``model_options`` change: ``study_configs``). A model whose run there is
     completed is not trained again unless ``overwrite``; an unfinished one
     continues from its last epoch when ``resume``. Then ``results.csv``,
     ``results.json``, ``report.md`` and the figures (``figures/``) are
@@ -71,7 +191,8 @@ def compare(
         ...                   output_dir="study")  # doctest: +SKIP
 
     Args:
-        models: Registered model names, each at most once.
+        models: The models, each at most once: registered names, or
+            labelled variants (see ``parse_study_models``).
         base_config: The recipe shared by every model.
         output_dir: The study folder.
         resume: Continue an unfinished run instead of refusing it.
@@ -85,26 +206,31 @@ def compare(
         A ``StudyResults``.
 
     Raises:
-        ValueError: For an empty or repeated model list, an unknown model
-            name, or a ``base_config`` that is not a ``TrainConfig``.
+        ValueError: Before anything trains: for an empty or repeated model
+            list, an unknown model name, a builder argument a model does not
+            take, or a ``base_config`` that is not a ``TrainConfig``.
     """
-    names = validate_models(models)
     if not isinstance(base_config, TrainConfig):
         raise ValueError(
             "base_config must be a TrainConfig. "
             f"Received: base_config={type(base_config).__name__}"
         )
     output = Path(output_dir)
+    # Every model's config is checked before the first one trains.
+    configs = study_configs(models, base_config, output / "runs")
+    names = list(configs)
+    if not overwrite:
+        for name, config in configs.items():
+            _check_same_model(name, config)
     trained, reused = [], []
-    for index, name in enumerate(names, start=1):
-        run_dir = output / "runs" / name
+    for index, (name, config) in enumerate(configs.items(), start=1):
+        run_dir = Path(config.output_dir)
         trains = overwrite or not is_completed(run_dir)
         if progress is not None:
             progress(index, len(names), name, trains)
         if not trains:
             reused.append(name)
             continue
-        config = base_config.replace(model=name, output_dir=str(run_dir))
         _train(
             config,
             # Only a run directory can be resumed (a bare folder is not one).
@@ -143,7 +269,7 @@ def report_study(
     output = Path(output_dir)
     if models is None:
         models = study_models(output)
-    runs = [load_run(output / "runs" / name) for name in models]
+    runs = [load_run(output / "runs" / name, label=name) for name in models]
     figures = plot_records(runs, output / "figures")
     rows = write_results(runs, output, figures=figures)
     return StudyResults(output, runs, rows, figures, list(trained), list(reused))
@@ -172,24 +298,58 @@ def study_models(output_dir: str | os.PathLike) -> list[str]:
     return first + [name for name in present if name not in first]
 
 
-def validate_models(models: Sequence[str]) -> list[str]:
-    """Check a model list: non-empty, registered names, no repeats.
+def study_configs(
+    models, base_config: TrainConfig, runs_dir: str | os.PathLike
+) -> dict[str, TrainConfig]:
+    """Each study model's training config, checked, by label.
+
+    Model ``m`` gets ``base_config`` with its model, its ``model_options``
+    laid over the recipe's, and ``runs_dir/<label>`` as its run directory.
+
+    Args:
+        models: See ``parse_study_models``.
+        base_config: The recipe shared by every model.
+        runs_dir: The folder of the study's runs.
 
     Raises:
-        ValueError: Naming the offending value.
+        ValueError: For anything ``parse_study_models`` refuses, an unregistered
+            model, or a builder argument the model does not take (naming it).
     """
-    if isinstance(models, str):
-        models = [m.strip() for m in models.split(",") if m.strip()]
-    names = list(models)
-    if not names:
-        raise ValueError(
-            f"models must name at least one model. Received: models={names}"
+    # Imported here: the registry imports Keras, which reading and plotting
+    # saved runs never needs.
+    from keras_resnet.models.registry import check_builder_kwargs
+
+    configs = {}
+    for entry in parse_study_models(models):
+        options = {**base_config.model_options, **entry.model_options}
+        check_builder_kwargs(entry.model, options)
+        configs[entry.label] = base_config.replace(
+            model=entry.model,
+            model_options=options,
+            output_dir=str(Path(runs_dir) / entry.label),
         )
-    for name in names:
-        get_model_info(name)
-        if names.count(name) > 1:
-            raise ValueError(f"Each model may appear once. Received: models={names}")
-    return names
+    return configs
+
+
+def _check_same_model(label: str, config: TrainConfig) -> None:
+    """Refuse to reuse or resume a run that trained another model.
+
+    A label's definition can change between two calls (a variant's depth
+    edited in the study's YAML); its old run must not stand in for it.
+    """
+    run_dir = Path(config.output_dir)
+    if not has_config(run_dir):
+        return
+    saved = read_config_values(run_dir)
+    before = (saved.get("model"), saved.get("model_options") or {})
+    if before != (config.model, config.model_options):
+        then = StudyModel(label, str(before[0]), dict(before[1])).describe()
+        now = StudyModel(label, config.model, config.model_options).describe()
+        raise ValueError(
+            f"The run of study model {label!r} in {run_dir} trained {then}, "
+            f"not {now}; retrain it with overwrite (--overwrite) or give the "
+            f"new model another label. Received: {label}={now}"
+        )
 
 
 def _train(config: TrainConfig, *, resume: bool, overwrite: bool, callbacks):

@@ -66,10 +66,13 @@ def plot_runs(
         The files written: Fig. 1 training curves, Fig. 2 validation curves,
         Fig. 3 gradient norms across depth and their layer x epoch heat
         maps, Fig. 4 and Fig. 5 (Fig. 1 and 2 with the ResNet-18 variants
-        emphasised), each as PNG and SVG; and, when a run recorded the
-        norms of the training gradients (``train`` in
-        ``gradient_norms.json``), ``fig3_training_gradient_norms``. Layers
-        are placed by role (``keras_resnet.study.gradients.layer_layout``).
+        emphasised; only when a run is labelled ``resnet18`` or
+        ``resnet18_noskip``), Fig. 6 training and validation error of the
+        plain and the residual nets side by side (He et al. 2016, Fig. 6),
+        each as PNG and SVG; and, when a run recorded the norms of the
+        training gradients (``train`` in ``gradient_norms.json``),
+        ``fig3_training_gradient_norms``. Layers are placed by role
+        (``keras_resnet.study.gradients.layer_layout``).
 
     Raises:
         RunDirectoryError: If a path holds no readable run.
@@ -95,8 +98,12 @@ def plot_records(
         figures["fig3_training_gradient_norms"] = _training_profiles(
             runs, labels, colors
         )
-    figures["fig4_training_resnet18"] = _curves(runs, labels, colors, "train", True)
-    figures["fig5_validation_resnet18"] = _curves(runs, labels, colors, "val", True)
+    # Fig. 4 and 5 single out the ResNet-18 pair; without them they would be
+    # Fig. 1 and 2 greyed out.
+    if any(run.label in EMPHASISED for run in runs):
+        figures["fig4_training_resnet18"] = _curves(runs, labels, colors, "train", True)
+        figures["fig5_validation_resnet18"] = _curves(runs, labels, colors, "val", True)
+    figures["fig6_error_curves"] = _error_curves(runs, labels, colors)
     return [
         path
         for stem, figure in figures.items()
@@ -105,14 +112,74 @@ def plot_records(
 
 
 def _labels(runs: Sequence[RunRecord]) -> list[str]:
-    # Two runs of one model are told apart by their folder names.
+    # Two runs with one label are told apart by their folder names.
     counts = {}
     for run in runs:
-        counts[run.model] = counts.get(run.model, 0) + 1
+        counts[run.label] = counts.get(run.label, 0) + 1
     return [
-        run.model if counts[run.model] == 1 else f"{run.model} ({run.path.name})"
+        run.label if counts[run.label] == 1 else f"{run.label} ({run.path.name})"
         for run in runs
     ]
+
+
+def shortcut_kind(run: RunRecord) -> str:
+    """``"plain"``, ``"residual"`` or ``"other"`` (a model this package
+    does not ship, whose shortcuts it cannot tell from its light files).
+
+    A run built with ``use_skip=False`` is plain whatever its model.
+    """
+    from keras_resnet.models.catalog import CATALOG
+
+    if (run.config.get("model_options") or {}).get("use_skip") is False:
+        return "plain"
+    entry = CATALOG.get(run.model)
+    if entry is None:
+        return "other"
+    return "residual" if entry.has_skip else "plain"
+
+
+_KIND_TITLES = {
+    "plain": "Plain (no shortcuts)",
+    "residual": "Residual (with shortcuts)",
+    "other": "Other models",
+}
+
+
+def _error_curves(runs, labels, colors) -> Figure:
+    # He et al. (2016), Fig. 6: training error dashed and thin, held-out
+    # error solid and bold, plain nets beside residual ones on one scale.
+    groups = {kind: [] for kind in _KIND_TITLES}
+    for run, label in zip(runs, labels, strict=True):
+        groups[shortcut_kind(run)].append((run, label))
+    panels = [(kind, members) for kind, members in groups.items() if members]
+    figure = Figure(figsize=(5.5 * len(panels) + 0.5, 4.6), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(panels), sharey=True))
+    for ax, (kind, members) in zip(axes, panels, strict=True):
+        for run, label in members:
+            for key, style in (
+                ("accuracy", dict(linestyle="--", linewidth=1.0)),
+                ("val_accuracy", dict(linewidth=2.4, label=label)),
+            ):
+                errors = [100.0 * (1.0 - v) for v in run.series(key)]
+                if errors and not all(math.isnan(v) for v in errors):
+                    ax.plot(
+                        run.epochs[: len(errors)], errors, color=colors[label], **style
+                    )
+        ax.set_title(_KIND_TITLES[kind])
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax.has_data():
+            handles, names = ax.get_legend_handles_labels()
+            handles += [
+                Line2D([], [], color="black", linestyle="--", linewidth=1.0),
+                Line2D([], [], color="black", linewidth=2.4),
+            ]
+            names += ["training error", "validation error"]
+            ax.legend(handles, names)
+    axes[0].set_ylabel("error (%)")
+    figure.suptitle("Training (dashed) and validation (solid) error per epoch")
+    return figure
 
 
 def _curves(runs, labels, colors, split: str, emphasise: bool = False) -> Figure:
@@ -124,7 +191,7 @@ def _curves(runs, labels, colors, split: str, emphasise: bool = False) -> Figure
             values = run.series(prefix + metric)
             if not values or all(math.isnan(v) for v in values):
                 continue
-            strong = not emphasise or run.model in EMPHASISED
+            strong = not emphasise or run.label in EMPHASISED
             ax.plot(
                 run.epochs[: len(values)],
                 values,

@@ -36,6 +36,7 @@ REFERENCE: dict[str, dict[str, float]] = {
 
 COLUMNS = (
     "model",
+    "architecture",
     "test_accuracy",
     "reference_test_accuracy",
     "best_val_accuracy",
@@ -105,9 +106,13 @@ def summarize_run(run: RunRecord) -> dict[str, Any]:
     val_accuracy = run.series("val_accuracy")
     best_val, best_epoch = _best(val_accuracy)
     losses = run.series("loss")
-    reference = REFERENCE.get(run.model, {})
+    # A variant (another label, or builder options) is not the model the
+    # reference study trained.
+    plain = run.label == run.model == run.architecture
+    reference = REFERENCE.get(run.model, {}) if plain else {}
     row = {
-        "model": run.model,
+        "model": run.label,
+        "architecture": run.architecture,
         "test_accuracy": metrics.get("test_accuracy"),
         "reference_test_accuracy": reference.get("test_accuracy"),
         "best_val_accuracy": metrics.get("best_val_accuracy", best_val),
@@ -217,7 +222,10 @@ def _setup_section(runs: Sequence[RunRecord]) -> str:
         lines.append(f"- Recipe (same for every model): {recipe}")
     if differing:
         lines.append(f"- Differs between the runs: {', '.join(differing)}")
-    incomplete = [run.model for run in runs if not run.completed]
+    if any(run.label != run.architecture for run in runs):
+        models = "; ".join(f"{run.label} = `{run.architecture}`" for run in runs)
+        lines.append(f"- Models: {models}")
+    incomplete = [run.label for run in runs if not run.completed]
     if incomplete:
         lines.append(f"- Not completed: {', '.join(incomplete)}")
     return "\n".join(lines)
@@ -250,6 +258,8 @@ def _results_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _reference_table(rows: Sequence[dict[str, Any]]) -> str:
+    if all(r["reference_test_accuracy"] is None for r in rows):
+        return ""  # none of these models is one the reference study trained
     lines = [
         "## Against the reference study",
         "",

@@ -48,6 +48,9 @@ class RunRecord:
     Attributes:
         path: The run directory.
         model: Registered model name of the run.
+        label: What the study calls the run: the model name, or the name a
+            ``compare`` study gave a variant of it (``plain-56`` for
+            ``mini_resnet`` with 9 blocks per stage and no skips).
         history: Per-epoch lists (``epoch``, ``loss``, ``accuracy``,
             ``val_loss``, ``val_accuracy``, ...), all of equal length.
         metrics: The contents of ``metrics.json`` (empty while training).
@@ -58,11 +61,17 @@ class RunRecord:
 
     path: Path
     model: str
+    label: str
     history: dict[str, list[Any]]
     metrics: dict[str, Any]
     gradient_norms: dict[str, Any] | None
     dataset: dict[str, Any]
     config: dict[str, Any]
+
+    @property
+    def architecture(self) -> str:
+        """The model and its builder options, ``mini_resnet(use_skip=False)``."""
+        return describe_model(self.model, self.config.get("model_options"))
 
     @property
     def completed(self) -> bool:
@@ -81,11 +90,19 @@ class RunRecord:
         return list(range(1, len(self.history.get("loss", [])) + 1))
 
 
-def load_run(run_dir: str | os.PathLike) -> RunRecord:
+def describe_model(model: str, options: dict[str, Any] | None) -> str:
+    """``mini_resnet(blocks_per_stage=9, use_skip=False)``, or the bare name."""
+    if not options:
+        return model
+    return f"{model}({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+
+
+def load_run(run_dir: str | os.PathLike, *, label: str | None = None) -> RunRecord:
     """Read a run directory.
 
     Args:
         run_dir: A folder written by ``keras_resnet.train.train``.
+        label: The run's name in a study (default: its model's name).
 
     Returns:
         A ``RunRecord``.
@@ -109,6 +126,7 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
     return RunRecord(
         path=path,
         model=str(model),
+        label=str(label or model),
         history=history,
         metrics=metrics,
         gradient_norms=read_optional_json(path / GRADIENTS_FILE),
@@ -121,7 +139,8 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
     """Load every run named by ``paths``.
 
     Each path may be a run directory, a ``compare`` output folder (its
-    ``runs/`` subfolder is searched) or a folder of run directories.
+    ``runs/`` subfolder is searched, and each run is labelled by its folder
+    name, the name ``compare`` gave it) or a folder of run directories.
 
     Raises:
         RunDirectoryError: If a path holds no run directory.
@@ -132,7 +151,8 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
         if has_history(path):
             runs.append(load_run(path))
             continue
-        parent = path / "runs" if (path / "runs").is_dir() else path
+        study = (path / "runs").is_dir()
+        parent = path / "runs" if study else path
         found = (
             sorted(p for p in parent.iterdir() if has_history(p))
             if parent.is_dir()
@@ -142,7 +162,7 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
             raise RunDirectoryError(
                 f"No run directory found in {path} (expected {HISTORY_JSON_FILE})"
             )
-        runs.extend(load_run(p) for p in found)
+        runs.extend(load_run(p, label=p.name if study else None) for p in found)
     return runs
 
 

@@ -13,7 +13,12 @@ def fake_trainer(monkeypatch):
     def train(config, *, resume, overwrite, callbacks):
         calls.append({"model": config.model, "resume": resume, "overwrite": overwrite})
         configs.append(config)
-        write_fake_run(config.output_dir, config.model, epochs=config.epochs)
+        write_fake_run(
+            config.output_dir,
+            config.model,
+            epochs=config.epochs,
+            model_options=config.model_options,
+        )
 
     monkeypatch.setattr("keras_resnet.study.comparison._train", train)
     return calls, configs

@@ -32,9 +32,19 @@ LIGHT_FILES = {
 
 
 def write_fake_run(
-    run_dir, model, *, epochs=3, completed=True, seed=0, layers=LAYERS, train=False
+    run_dir,
+    model,
+    *,
+    epochs=3,
+    completed=True,
+    seed=0,
+    layers=LAYERS,
+    train=False,
+    model_options=None,
 ):
     """A run directory with every file the study reads, values made up.
+
+    ``model_options`` go to its ``config.yaml`` (none: the key is absent).
 
     Layer ``d`` of ``layers`` has probe norm ``decay ** (len - 1 - d) *
     (1 + epoch)`` (decay 0.01 for no-skip models, else 0.5). With ``train``,
@@ -88,9 +98,10 @@ def write_fake_run(
             }
         )
     )
-    (run_dir / "config.yaml").write_text(
-        yaml.safe_dump({"model": model, "epochs": epochs, "seed": 0})
-    )
+    config = {"model": model, "epochs": epochs, "seed": 0}
+    if model_options:
+        config["model_options"] = dict(model_options)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     best = max(range(epochs), key=lambda i: history["val_accuracy"][i])
     metrics = {
         "model": model,
@@ -128,6 +139,7 @@ FIGURE_STEMS = {
     "fig3_gradient_heatmaps",
     "fig4_training_resnet18",
     "fig5_validation_resnet18",
+    "fig6_error_curves",
 }
 
 

@@ -39,3 +39,27 @@ def test_quick_preset_dataset_path_resolves_from_the_repo_root(shared_cifar_dir)
     folder = (CONFIGS.parent / config.dataset).resolve()
     assert folder == shared_cifar_dir.resolve()
     assert (folder / "train.tar.gz").is_file() and (folder / "test.tar.gz").is_file()
+
+
+def test_degradation_preset_is_he_et_al_fig6_at_20_and_56_layers(shared_cifar_dir):
+    from keras_resnet.study import parse_study_models
+
+    values = yaml.safe_load((CONFIGS / "study" / "degradation_cpu.yaml").read_text())
+    models = parse_study_models(values.pop("models"))
+    assert [(m.label, m.model) for m in models] == [
+        ("plain-20", "mini_resnet"),
+        ("plain-56", "mini_resnet"),
+        ("resnet-20", "mini_resnet"),
+        ("resnet-56", "mini_resnet"),
+    ]
+    assert [
+        (m.model_options["blocks_per_stage"], m.model_options.get("use_skip", True))
+        for m in models
+    ] == [(3, False), (9, False), (3, True), (9, True)]
+    config = TrainConfig.from_dict(values)
+    assert (CONFIGS.parent / config.dataset).resolve() == shared_cifar_dir.resolve()
+    assert config.width_multiplier == 1 and config.max_test_examples is None
+    # Sized for an hour on a 2-core CPU (docs/results.md has the measured time).
+    assert config.max_train_examples * config.epochs <= 120_000
+    compare = TrainConfig.from_yaml(CONFIGS / "study" / "quick_cpu.yaml")
+    assert [getattr(config, k) for k in RECIPE] == [getattr(compare, k) for k in RECIPE]
