@@ -79,7 +79,7 @@ def test_compare_again_reuses_completed_runs(study, tmp_path, no_figures):
     assert [p.stat().st_mtime_ns for p in metrics] == before
 
 
-DOCS_FOLDERS = ["docs/img/study", "docs/img/first_epochs"]
+DOCS_FOLDERS = ["docs/img/study", "docs/img/first_epochs", "docs/img/degradation"]
 LIGHT = "light"  # the study's light files, exported into the clone
 # `keras-resnet plot FOLDER` for each folder in one new process: the console
 # entry point, once per folder, as separate commands would run it.
