@@ -33,7 +33,9 @@ LONGEST_FIRST = (
     "tests/cli/test_fit_safety.py",
     "tests/models/test_catalog.py",
     "tests/benchmarks/test_train_throughput.py",
+    "tests/benchmarks/test_train_throughput_sweep.py",
     "tests/benchmarks/test_init_gradients.py",
+    "tests/study/test_study_variants.py",
 )
 
 # The run `trained_run` holds: 128 train, 32 validation and 64 test images,
