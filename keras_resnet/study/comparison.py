@@ -100,7 +100,7 @@ def parse_study_models(models) -> list[StudyModel]:
         )
     labels = [entry.label for entry in entries]
     for entry in entries:
-        if not isinstance(entry.label, str) or not _LABEL.fullmatch(entry.label):
+        if not _LABEL.fullmatch(entry.label):  # _entry made every label a str
             raise ValueError(
                 "A study label must be a plain folder name (letters, digits, "
                 f"'.', '_', '-'). Received: label={entry.label!r}"
@@ -343,8 +343,8 @@ def _check_same_model(label: str, config: TrainConfig) -> None:
     saved = read_config_values(run_dir)
     before = (saved.get("model"), saved.get("model_options") or {})
     if before != (config.model, config.model_options):
-        then = StudyModel(label, str(before[0]), dict(before[1])).describe()
-        now = StudyModel(label, config.model, config.model_options).describe()
+        then = describe_model(str(before[0]), before[1])
+        now = describe_model(config.model, config.model_options)
         raise ValueError(
             f"The run of study model {label!r} in {run_dir} trained {then}, "
             f"not {now}; retrain it with overwrite (--overwrite) or give the "
