@@ -15,6 +15,7 @@ from keras_resnet._lazy import lazy_exports
 _EXPORTS = {
     "DenseNetSpec": "keras_resnet.models.densenet",
     "ModelInfo": "keras_resnet.models.registry",
+    "PretrainedWeights": "keras_resnet.models.pretrained",
     "ResNetSpec": "keras_resnet.models.resnet",
     "baseline_cnn": "keras_resnet.models.vgg",
     "build_densenet": "keras_resnet.models.densenet",
@@ -26,6 +27,7 @@ _EXPORTS = {
     "count_trainable_params": "keras_resnet.models.summary",
     "densenet121": "keras_resnet.models.densenet",
     "get_model_info": "keras_resnet.models.registry",
+    "get_pretrained": "keras_resnet.models.pretrained",
     "list_models": "keras_resnet.models.registry",
     "mini_resnet": "keras_resnet.models.resnet",
     "preact_resnet18": "keras_resnet.models.preact",
@@ -36,11 +38,12 @@ _EXPORTS = {
     "resnet50": "keras_resnet.models.resnet",
     "resnext29_2x64d": "keras_resnet.models.resnext",
     "to_stock_layers": "keras_resnet.models.layers",
+    "weights_choices": "keras_resnet.models.pretrained",
     "wide_resnet": "keras_resnet.models.preact",
     "wide_resnet16_4": "keras_resnet.models.preact",
     "wide_resnet28_10": "keras_resnet.models.preact",
 }
-_SUBMODULES = ("blocks", "builder", "layers")
+_SUBMODULES = ("blocks", "builder", "layers", "pretrained")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

@@ -29,6 +29,7 @@ from typing import TypeVar
 import keras
 
 from keras_resnet._validation import check_int, check_number, fail
+from keras_resnet.models import pretrained
 from keras_resnet.models.blocks import (
     POOLING_MODES,
     check_normalization,
@@ -88,8 +89,12 @@ def check_arguments(
             signal at a constant scale (He et al., 2015); residual branches
             are not rescaled (see ``keras_resnet.models.blocks``). Every
             convolution, activation and the classifier keep their names.
-        weights: None, or the path of a ``.weights.h5`` / ``.keras`` file
-            with weights for exactly this architecture.
+        weights: None, the path of a ``.weights.h5`` / ``.keras`` file
+            with weights for exactly this architecture, or the name of
+            weights shipped with the package (``weights_choices(model)``
+            lists them); the model then takes raw pixels (a
+            ``normalization`` layer first) and the weights fix the
+            architecture arguments and, with the top, ``num_classes``.
         name: Model name; default: the builder's name.
 
     Raises:
@@ -122,11 +127,14 @@ def check_arguments(
     if not isinstance(use_skip, bool):
         fail("use_skip", use_skip, "must be True or False")
     check_normalization(normalization)
-    if weights is not None and not os.path.isfile(weights):
+    if weights is not None and not (
+        isinstance(weights, str | os.PathLike) and os.path.isfile(weights)
+    ):
         fail(
             "weights",
             weights,
-            "must be None or the path of an existing weights file",
+            "must be None, the path of an existing weights file, or a "
+            "pretrained name (keras_resnet.models.weights_choices)",
         )
 
 
@@ -172,10 +180,21 @@ def builder(*, without: Iterable[str] = ()) -> Callable[[Builder], Builder]:
         def wrapper(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
+            shared = {
+                key: bound.arguments[key] for key in _SHARED if key not in without
+            }
+            # A pretrained name (weights="cifar10") is looked up by the
+            # builder's name; pretrained.py builds and loads the model.
+            entry = pretrained.find_pretrained(function.__name__, shared["weights"])
             check_arguments(
-                **{key: bound.arguments[key] for key in _SHARED if key not in without}
+                **{**shared, "weights": None if entry else shared["weights"]}
             )
-            return function(*bound.args, **bound.kwargs)
+            if entry is None:
+                return function(*bound.args, **bound.kwargs)
+            pretrained.check_pretrained_arguments(entry, bound.arguments)
+            return pretrained.build_pretrained(
+                wrapper, bound.arguments, entry, DEFAULT_INPUT_SHAPE
+            )
 
         wrapper.__signature__ = signature
         wrapper.__doc__ = _merged_doc(function.__doc__, signature, without)

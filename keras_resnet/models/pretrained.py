@@ -1,0 +1,483 @@
+"""Pretrained weights shipped inside the package, as ``weights="<name>"``.
+
+As keras.applications does with ``weights="imagenet"``, a builder called
+with the name of a registered set of weights (``build_model("mini_resnet",
+weights="cifar10")``) returns the model with those weights loaded. The
+table ``PRETRAINED`` maps ``(model, name)`` to a ``PretrainedWeights``
+entry: the file (in the package folder ``keras_resnet/weights/``), its
+sha256, the normalization and class names it was trained with, the builder
+arguments it fixes, its documented test accuracy and where it came from.
+
+Such a model takes **raw pixels**: a ``Normalization`` layer named
+``"normalization"`` (the training split's per-channel mean and standard
+deviation) comes first, then the builder's layers, as in the classifier a
+training run saves.
+
+Shipping a set of weights is one file and one table entry, both from a
+finished run: ``python -m keras_resnet.models.pretrained RUN_DIR OUT``
+(``write_pretrained``) writes the weights file and prints the entry.
+
+Example:
+    >>> weights_choices("mini_resnet")  # the registered names, if any
+    []
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import os
+import pathlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_resnet._validation import fail
+
+# The package folder holding the weights files; pyproject.toml installs the
+# files matching WEIGHTS_GLOB in it (tests check the two agree).
+WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_GLOB = "*.weights.h5"
+WEIGHTS_SUFFIX = ".weights.h5"
+# Builder arguments that say how a model is used, not what its weights are:
+# a set of weights fixes every other argument (``arguments``).
+USAGE_ARGUMENTS = frozenset(
+    {
+        "include_top",
+        "input_shape",
+        "input_tensor",
+        "pooling",
+        "num_classes",
+        "classifier_activation",
+        "weights",
+        "name",
+    }
+)
+_HASH_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedWeights:
+    """One set of weights shipped with the package.
+
+    Attributes:
+        model: Registered model name (the builder's function name).
+        name: The ``weights=`` name, e.g. ``"cifar10"``.
+        file: Basename of the ``.weights.h5`` file in ``keras_resnet/weights/``.
+        sha256: The file's sha256 (hex), checked at every load.
+        mean: Per-channel mean of the training split, in pixel units.
+        std: Per-channel standard deviation of the training split.
+        class_names: Class names in label order.
+        arguments: Builder arguments the weights fix (e.g.
+            ``{"blocks_per_stage": 3, "width_multiplier": 1.0}``).
+        test_accuracy: The documented test accuracy (a fraction).
+        source: One line: the config and run that made the weights.
+    """
+
+    model: str
+    name: str
+    file: str
+    sha256: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+    arguments: Mapping[str, Any]
+    test_accuracy: float
+    source: str
+
+    def __post_init__(self) -> None:
+        for field in ("mean", "std", "class_names"):
+            object.__setattr__(self, field, tuple(getattr(self, field)))
+        object.__setattr__(self, "arguments", dict(self.arguments))
+
+
+# (model, name) -> entry. Empty until the ResNet-20 reference run
+# (configs/reference/resnet20_cifar10.yaml) finishes: its weights file and
+# entry (from write_pretrained) make ("mini_resnet", "cifar10").
+PRETRAINED: dict[tuple[str, str], PretrainedWeights] = {}
+
+
+def weights_choices(model: str) -> list[str]:
+    """The names of the pretrained weights of ``model``, sorted.
+
+    Example:
+        >>> weights_choices("resnet18")
+        []
+    """
+    return sorted(name for owner, name in PRETRAINED if owner == model)
+
+
+def get_pretrained(model: str, name: str) -> PretrainedWeights:
+    """The entry for ``weights=name`` of ``model``.
+
+    Raises:
+        ValueError: If ``model`` has no weights named ``name``; the message
+            lists the accepted values and ends in ``Received: weights=...``.
+    """
+    entry = PRETRAINED.get((model, name)) if isinstance(name, str) else None
+    if entry is None:
+        choices = ", ".join(repr(choice) for choice in weights_choices(model))
+        fail(
+            "weights",
+            name,
+            f"must be None, the path of an existing weights file, or a "
+            f"pretrained name of {model!r} ({choices or 'it has none'})",
+        )
+    return entry
+
+
+def find_pretrained(model: str, weights) -> PretrainedWeights | None:
+    """The entry ``weights`` names, or None for None or an existing file.
+
+    Raises:
+        ValueError: For anything else (see ``get_pretrained``).
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str | os.PathLike) and os.path.isfile(weights):
+        return None
+    return get_pretrained(model, weights)
+
+
+def weights_path(entry: PretrainedWeights) -> pathlib.Path:
+    """Where the installed package holds ``entry``'s file (not checked)."""
+    return WEIGHTS_DIR / entry.file
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 (hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified_weights_path(entry: PretrainedWeights) -> pathlib.Path:
+    """``weights_path(entry)`` after checking the file's sha256.
+
+    Raises:
+        OSError: One line naming the file, the expected and the actual
+            sha256, if the file is missing or modified.
+    """
+    path = weights_path(entry)
+    actual = file_sha256(path) if path.is_file() else None
+    if actual != entry.sha256:
+        found = "missing" if actual is None else f"sha256 {actual[:12]}"
+        raise OSError(
+            f"The pretrained weights file {path} of weights={entry.name!r} is "
+            f"missing or modified (expected sha256 {entry.sha256[:12]}, found "
+            f"{found}); reinstall keras3-resnet"
+        )
+    return path
+
+
+def normalization_layer(
+    mean: Sequence[float], std: Sequence[float]
+) -> keras.layers.Normalization:
+    """Per-channel ``(x - mean) / std`` on raw pixels, a layer named "normalization".
+
+    The layer a training run puts first in its classifier, so a model with
+    pretrained weights takes raw pixels as that classifier does.
+
+    Args:
+        mean: Per-channel mean in pixel units.
+        std: Per-channel standard deviation in pixel units (each > 0).
+
+    Raises:
+        ValueError: For an empty ``mean`` or a ``std`` that does not match it.
+    """
+    mean, std = [float(m) for m in mean], [float(s) for s in std]
+    if not mean:
+        fail("mean", mean, "must have one entry per channel")
+    if len(std) != len(mean) or min(std) <= 0:
+        fail("std", std, f"must have one entry > 0 per channel of mean={mean}")
+    return keras.layers.Normalization(
+        mean=mean, variance=[s * s for s in std], name="normalization"
+    )
+
+
+def check_pretrained_arguments(
+    entry: PretrainedWeights, arguments: Mapping[str, Any]
+) -> None:
+    """Refuse builder arguments that ``entry``'s weights do not fit.
+
+    The arguments the weights fix must be equal; with the top, the classes
+    must be the weights' classes; the input must have their channels.
+    Height and width, ``include_top=False``, ``pooling`` and
+    ``classifier_activation`` are free, as in keras.applications.
+
+    Args:
+        entry: The weights.
+        arguments: Every argument of the builder call, defaults filled in.
+
+    Raises:
+        ValueError: Naming the first argument that does not fit.
+    """
+    label = f"weights={entry.name!r}"
+    for key, value in entry.arguments.items():
+        if key in arguments and arguments[key] != value:
+            raise ValueError(
+                f"{label} needs {key}={value!r}. Received: {key}={arguments[key]!r}"
+            )
+    classes = len(entry.class_names)
+    if arguments.get("include_top") and arguments.get("num_classes") != classes:
+        fail(
+            "num_classes",
+            arguments.get("num_classes"),
+            f"must be {classes} with {label} and include_top=True (or use "
+            "include_top=False)",
+        )
+    channels = len(entry.mean)
+    input_shape, input_tensor = (
+        arguments.get("input_shape"),
+        arguments.get("input_tensor"),
+    )
+    if input_tensor is not None and input_tensor.shape[-1] != channels:
+        fail(
+            "input_tensor",
+            input_tensor,
+            f"must have {channels} channels with {label}",
+        )
+    if input_shape is not None and tuple(input_shape)[-1] != channels:
+        fail("input_shape", input_shape, f"must have {channels} channels with {label}")
+
+
+def build_pretrained(
+    build: Callable[..., keras.Model],
+    arguments: Mapping[str, Any],
+    entry: PretrainedWeights,
+    default_input_shape: Sequence[int | None],
+) -> keras.Model:
+    """Build ``raw pixels -> normalization -> build(...)`` with ``entry``'s weights.
+
+    Args:
+        build: The builder (called with ``weights=None``).
+        arguments: Every argument of the call, defaults filled in.
+        entry: The weights (``check_pretrained_arguments`` passed).
+        default_input_shape: The input shape when neither ``input_shape``
+            nor ``input_tensor`` is given.
+
+    Returns:
+        The model, its weights loaded.
+
+    Raises:
+        OSError: If the weights file is missing or modified.
+    """
+    path = verified_weights_path(entry)
+    arguments = dict(arguments)
+    pixels = arguments["input_tensor"]
+    if pixels is None:
+        shape = tuple(arguments["input_shape"] or default_input_shape)
+        pixels = keras.Input(shape=shape, name="images")
+    # The builder's model starts at the source input of ``input_tensor``:
+    # the raw pixels, then this layer.
+    arguments.update(
+        input_tensor=normalization_layer(entry.mean, entry.std)(pixels),
+        input_shape=None,
+        weights=None,
+    )
+    model = build(**arguments)
+    reference = build(
+        **entry.arguments,
+        include_top=True,
+        num_classes=len(entry.class_names),
+        weights=None,
+    )
+    reference.load_weights(path)
+    copy_weights_by_name(reference, model, require="target")
+    return model
+
+
+def weighted_layers(model: keras.Model) -> dict[str, keras.Layer]:
+    """Layer name -> layer, for every layer with weights (nested models opened)."""
+    found = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.update(weighted_layers(layer))
+        elif layer.weights:
+            found[layer.name] = layer
+    return found
+
+
+def copy_weights_by_name(
+    source: keras.Model, target: keras.Model, *, require: str
+) -> None:
+    """Copy every weighted layer's weights from ``source`` to ``target`` by name.
+
+    Args:
+        source: The model to copy from.
+        target: The model to copy into.
+        require: ``"target"``: every weighted layer of ``target`` must be in
+            ``source`` (its extra layers are skipped, e.g. the classifier
+            for ``include_top=False``); ``"source"``: the other way round.
+
+    Raises:
+        ValueError: For a required layer missing on the other side, or a
+            layer whose weight shapes differ.
+    """
+    sources, targets = weighted_layers(source), weighted_layers(target)
+    needed, other = (targets, sources) if require == "target" else (sources, targets)
+    missing = [name for name in needed if name not in other]
+    if missing:
+        raise ValueError(
+            f"Cannot copy weights from {source.name!r} to {target.name!r}: "
+            f"layer {missing[0]!r} is missing ({len(missing)} layers in all). "
+            f"Received: require={require!r}"
+        )
+    for name, layer in targets.items():
+        if name not in sources:
+            continue
+        values = sources[name].get_weights()
+        shapes = [tuple(np.shape(value)) for value in values]
+        expected = [tuple(weight.shape) for weight in layer.weights]
+        if shapes != expected:
+            raise ValueError(
+                f"Cannot copy weights from {source.name!r} to {target.name!r}: "
+                f"layer {name!r} has shapes {shapes} there and {expected} here. "
+                f"Received: layer={name!r}"
+            )
+        layer.set_weights(values)
+
+
+def write_pretrained(
+    run_dir: str | os.PathLike, path: str | os.PathLike
+) -> dict[str, Any]:
+    """Write a finished run's weights in the builder's layout; return its entry.
+
+    Loads the run's ``model.keras`` (plain Keras), builds the run's model
+    with the builder (full top, the run's model options), copies every
+    weighted layer by name, saves ``path`` and reads the rest of the entry
+    from the run: mean, std and class names (``dataset.json``), test
+    accuracy (``metrics.json``) and the arguments (``config.yaml``).
+
+    Args:
+        run_dir: A completed run directory.
+        path: The ``.weights.h5`` file to write.
+
+    Returns:
+        The ``PretrainedWeights`` fields but ``name`` (``model``, ``file``,
+        ``sha256``, ``mean``, ``std``, ``class_names``, ``arguments``,
+        ``test_accuracy``, ``source``).
+
+    Raises:
+        ValueError: For a path without the ``.weights.h5`` suffix, or a run
+            whose model lacks a layer of the builder's (or has other
+            shapes).
+        keras_resnet.errors.RunDirectoryError: For a run that is not
+            complete or cannot be read.
+    """
+    # Imported here: the run layout and the loader belong to the layers
+    # above (reading a run); building a model must not need them.
+    from keras_resnet.errors import RunDirectoryError
+    from keras_resnet.inference import load_classifier
+    from keras_resnet.models.registry import build_model, get_model_info
+    from keras_resnet.run_layout import (
+        CONFIG_FILE,
+        DATASET_FILE,
+        METRICS_FILE,
+        read_config_values,
+        read_json,
+        read_metrics,
+    )
+
+    run_dir, path = pathlib.Path(run_dir), pathlib.Path(path)
+    if not path.name.endswith(WEIGHTS_SUFFIX):
+        fail("path", os.fspath(path), f"must end in {WEIGHTS_SUFFIX}")
+    config = read_config_values(run_dir)
+    metrics = read_metrics(run_dir)
+    if not config or "test_accuracy" not in metrics:
+        raise RunDirectoryError(
+            f"{run_dir} is not a completed run (needs {CONFIG_FILE} and "
+            f"{METRICS_FILE} with test_accuracy)"
+        )
+    dataset = read_json(run_dir / DATASET_FILE)
+    classifier, class_names = load_classifier(run_dir)
+    model = str(config["model"])
+    options = {
+        "width_multiplier": config.get("width_multiplier", 1.0),
+        **(config.get("model_options") or {}),
+    }
+    built = build_model(model, num_classes=len(class_names), **options)
+    copy_weights_by_name(classifier, built, require="target")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    built.save_weights(path)
+    signature = inspect.signature(get_model_info(model).builder)
+    bound = signature.bind(**options)
+    bound.apply_defaults()
+    arguments = {
+        key: value
+        for key, value in bound.arguments.items()
+        if key not in USAGE_ARGUMENTS
+    }
+    return {
+        "model": model,
+        "file": path.name,
+        "sha256": file_sha256(path),
+        "mean": [float(m) for m in dataset["mean"]],
+        "std": [float(s) for s in dataset["std"]],
+        "class_names": [str(name) for name in class_names],
+        "arguments": arguments,
+        "test_accuracy": float(metrics["test_accuracy"]),
+        "source": f"keras-resnet fit run {run_dir.name} ({model}, dataset "
+        f"{config.get('dataset')}, {metrics.get('epochs')} epochs)",
+    }
+
+
+def entry_source(fields: Mapping[str, Any], name: str) -> str:
+    """``fields`` (from ``write_pretrained``) as a ``PRETRAINED`` line to paste."""
+    lines = [f"    ({fields['model']!r}, {name!r}): PretrainedWeights("]
+    lines.append(f"        model={fields['model']!r},")
+    lines.append(f"        name={name!r},")
+    for key in (
+        "file",
+        "sha256",
+        "mean",
+        "std",
+        "class_names",
+        "arguments",
+        "test_accuracy",
+        "source",
+    ):
+        value = fields[key]
+        if isinstance(value, list):
+            value = tuple(value)
+        lines.append(f"        {key}={value!r},")
+    lines.append("    ),")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m keras_resnet.models.pretrained RUN_DIR OUT [--name NAME]``.
+
+    Writes ``OUT`` (a ``.weights.h5`` file) from the run and prints the
+    ``PRETRAINED`` entry to paste; ``NAME`` is its ``weights=`` name
+    (default ``cifar10``).
+    """
+    import argparse
+
+    from keras_resnet.errors import KerasResNetError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_resnet.models.pretrained",
+        description="Write a finished run's weights for PRETRAINED; print its entry.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("out", metavar="OUT", help="the .weights.h5 file to write")
+    parser.add_argument("--name", default="cifar10", help="the weights= name")
+    args = parser.parse_args(argv)
+    try:
+        fields = write_pretrained(args.run_dir, args.out)
+    except (KerasResNetError, ValueError, OSError, KeyError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    print(entry_source(fields, args.name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
