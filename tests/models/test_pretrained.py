@@ -1,0 +1,460 @@
+"""``weights="<name>"``: pretrained weights shipped in the package.
+
+No weights ship yet (the ResNet-20 reference run will add ``cifar10``), so
+each test registers a tiny test entry: a seeded ResNet-8 at 1/8 width with
+non-trivial batch-norm statistics, saved to a temporary ``.weights.h5`` that
+the package folder is pointed at.
+"""
+
+import contextlib
+import fnmatch
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from jax_env import FAST_XLA
+
+import keras_resnet
+from keras_resnet.errors import RunDirectoryError
+from keras_resnet.inference import load_classifier
+from keras_resnet.models import pretrained
+from keras_resnet.models.pretrained import (
+    PRETRAINED,
+    PretrainedWeights,
+    file_sha256,
+    weights_path,
+    write_pretrained,
+)
+from keras_resnet.run_layout import DATASET_FILE, METRICS_FILE, read_json
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+ARGUMENTS = {
+    "blocks_per_stage": 1,
+    "width_multiplier": 0.125,
+    "use_skip": True,
+    "normalization": "batch",
+}
+MEAN = (125.3, 122.9, 113.9)
+STD = (63.0, 62.1, 66.7)
+CLASSES = tuple(f"class{i}" for i in range(10))
+
+
+def seeded_model(**kwargs) -> keras.Model:
+    """The test weights' model: seeded, moving statistics away from 0 and 1."""
+    keras.utils.set_random_seed(7)
+    model = keras_resnet.build_model("mini_resnet", **{**ARGUMENTS, **kwargs})
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights(
+                [
+                    gamma + rng.uniform(-0.3, 0.3, gamma.shape).astype("float32"),
+                    rng.uniform(-0.5, 0.5, beta.shape).astype("float32"),
+                    rng.uniform(-1, 1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 2, variance.shape).astype("float32"),
+                ]
+            )
+    return model
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory) -> pathlib.Path:
+    """The test weights, saved once for the module."""
+    path = tmp_path_factory.mktemp("weights") / "mini_test.weights.h5"
+    seeded_model().save_weights(path)
+    return path
+
+
+@pytest.fixture
+def entry(weights_file, monkeypatch) -> PretrainedWeights:
+    """("mini_resnet", "testset") registered, the package folder at its file."""
+    registered = PretrainedWeights(
+        model="mini_resnet",
+        name="testset",
+        file=weights_file.name,
+        sha256=file_sha256(weights_file),
+        mean=MEAN,
+        std=STD,
+        class_names=CLASSES,
+        arguments=ARGUMENTS,
+        test_accuracy=0.5,
+        source="tests/models/test_pretrained.py",
+    )
+    monkeypatch.setitem(PRETRAINED, ("mini_resnet", "testset"), registered)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights_file.parent)
+    return registered
+
+
+@pytest.fixture(scope="module")
+def reference(weights_file) -> keras.Model:
+    """The model the file was saved from, loaded from it."""
+    model = keras_resnet.build_model("mini_resnet", **ARGUMENTS)
+    model.load_weights(weights_file)
+    return model
+
+
+def raw_pixels(count=4, size=(32, 32)) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.integers(0, 256, (count, *size, 3)).astype("float32")
+
+
+def normalized(pixels) -> np.ndarray:
+    return (pixels - np.array(MEAN)) / np.array(STD)
+
+
+def assert_same_weights(model, reference, *, skip=()):
+    """Every weighted layer of ``reference`` (but ``skip``) equal in ``model``."""
+    compared = 0
+    for layer in reference.layers:
+        if not layer.weights or layer.name in skip:
+            continue
+        mine = model.get_layer(layer.name).get_weights()
+        for a, b in zip(mine, layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        compared += 1
+    assert compared > 10
+
+
+def test_weights_equal_the_file_layer_by_layer(entry, reference):
+    model = keras_resnet.build_model("mini_resnet", weights="testset", **ARGUMENTS)
+    assert_same_weights(model, reference)
+    assert model.name == "mini_resnet"
+
+
+def test_raw_pixels_go_through_the_entrys_normalization_first(entry):
+    model = keras_resnet.build_model("mini_resnet", weights="testset", **ARGUMENTS)
+    assert isinstance(model.layers[0], keras.layers.InputLayer)
+    layer = model.layers[1]
+    assert isinstance(layer, keras.layers.Normalization)
+    assert layer.name == "normalization"
+    np.testing.assert_allclose(np.ravel(layer.mean), MEAN, rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(layer.variance), np.square(STD), rtol=1e-6)
+
+
+def test_output_on_raw_pixels_is_the_reference_on_normalized_pixels(entry, reference):
+    model = keras_resnet.build_model("mini_resnet", weights="testset", **ARGUMENTS)
+    pixels = raw_pixels()
+    np.testing.assert_allclose(
+        model.predict(pixels, verbose=0),
+        reference.predict(normalized(pixels), verbose=0),
+        atol=1e-5,
+    )
+
+
+def test_without_top_returns_the_feature_map_with_the_weights(entry, reference):
+    model = keras_resnet.build_model(
+        "mini_resnet",
+        weights="testset",
+        include_top=False,
+        input_shape=(40, 48, 3),
+        **ARGUMENTS,
+    )
+    assert model.output_shape == (None, 10, 12, 8)
+    assert "fc" not in [layer.name for layer in model.layers]
+    assert_same_weights(model, reference, skip={"fc"})
+    any_size = keras_resnet.build_model(
+        "mini_resnet",
+        weights="testset",
+        include_top=False,
+        input_shape=(None, None, 3),
+        **ARGUMENTS,
+    )
+    features = keras.Model(reference.input, reference.get_layer("avg_pool").input)
+    pixels = raw_pixels(2)
+    np.testing.assert_allclose(
+        any_size.predict(pixels, verbose=0),
+        features.predict(normalized(pixels), verbose=0),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+
+
+def test_input_tensor_is_normalized_too(entry, reference):
+    images = keras.Input((32, 32, 3), name="raw")
+    model = keras_resnet.build_model(
+        "mini_resnet", weights="testset", input_tensor=images, **ARGUMENTS
+    )
+    assert model.inputs[0] is images
+    assert model.get_layer("normalization") is not None
+    pixels = raw_pixels(2)
+    np.testing.assert_allclose(
+        model.predict(pixels, verbose=0),
+        reference.predict(normalized(pixels), verbose=0),
+        atol=1e-5,
+    )
+
+
+def test_pooling_and_logits_are_free(entry):
+    model = keras_resnet.build_model(
+        "mini_resnet",
+        weights="testset",
+        include_top=False,
+        pooling="avg",
+        **ARGUMENTS,
+    )
+    assert model.output_shape == (None, 8)
+    logits = keras_resnet.build_model(
+        "mini_resnet", weights="testset", classifier_activation="linear", **ARGUMENTS
+    )
+    probabilities = keras_resnet.build_model(
+        "mini_resnet", weights="testset", **ARGUMENTS
+    )
+    pixels = raw_pixels(2)
+    np.testing.assert_allclose(
+        keras.ops.softmax(logits.predict(pixels, verbose=0)),
+        probabilities.predict(pixels, verbose=0),
+        atol=1e-5,
+    )
+
+
+def test_a_changed_byte_is_refused_naming_the_file(
+    entry, weights_file, tmp_path, monkeypatch
+):
+    changed = tmp_path / weights_file.name
+    data = bytearray(weights_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(OSError) as error:
+        keras_resnet.build_model("mini_resnet", weights="testset", **ARGUMENTS)
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(changed) in message
+    assert entry.sha256[:12] in message
+    assert file_sha256(changed)[:12] in message
+    assert message.endswith("reinstall keras3-resnet")
+
+
+def test_a_missing_file_is_refused_naming_it(entry, tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(OSError, match="reinstall keras3-resnet") as error:
+        keras_resnet.build_model("mini_resnet", weights="testset", **ARGUMENTS)
+    assert str(tmp_path / entry.file) in str(error.value)
+    assert "found missing" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"width_multiplier": 0.25},
+            "weights='testset' needs width_multiplier=0.125. "
+            "Received: width_multiplier=0.25",
+        ),
+        (
+            {"blocks_per_stage": 3},
+            "weights='testset' needs blocks_per_stage=1. Received: blocks_per_stage=3",
+        ),
+        (
+            {"use_skip": False},
+            "weights='testset' needs use_skip=True. Received: use_skip=False",
+        ),
+        (
+            {"num_classes": 5},
+            "num_classes must be 10 with weights='testset' and include_top=True "
+            "(or use include_top=False). Received: num_classes=5",
+        ),
+        (
+            {"input_shape": (32, 32, 1)},
+            "input_shape must have 3 channels with weights='testset'. "
+            "Received: input_shape=(32, 32, 1)",
+        ),
+    ],
+)
+def test_arguments_the_weights_fix_are_checked(entry, changes, message):
+    with pytest.raises(ValueError) as error:
+        keras_resnet.build_model(
+            "mini_resnet", weights="testset", **{**ARGUMENTS, **changes}
+        )
+    assert str(error.value) == message
+
+
+def test_other_classes_are_fine_without_the_top(entry):
+    model = keras_resnet.build_model(
+        "mini_resnet", weights="testset", include_top=False, num_classes=5, **ARGUMENTS
+    )
+    assert model.output_shape[-1] == 8
+
+
+def test_an_input_tensor_with_other_channels_is_refused(entry):
+    with pytest.raises(ValueError, match="input_tensor must have 3 channels"):
+        keras_resnet.build_model(
+            "mini_resnet",
+            weights="testset",
+            input_tensor=keras.Input((32, 32, 1)),
+            **ARGUMENTS,
+        )
+
+
+def test_unknown_names_are_refused_naming_the_choices(entry):
+    with pytest.raises(ValueError) as error:
+        keras_resnet.build_model("mini_resnet", weights="imagenet")
+    assert str(error.value) == (
+        "weights must be None, the path of an existing weights file, or a "
+        "pretrained name of 'mini_resnet' ('testset'). Received: weights='imagenet'"
+    )
+    with pytest.raises(ValueError) as error:
+        keras_resnet.build_model("resnet18", weights="testset")
+    assert "of 'resnet18' (it has none). Received: weights='testset'" in str(
+        error.value
+    )
+    assert keras_resnet.models.weights_choices("mini_resnet") == ["testset"]
+    assert keras_resnet.models.weights_choices("resnet18") == []
+
+
+def test_shipped_weights_are_complete():
+    """Every registered entry names a file that is there, with its sha256."""
+    for (model, name), entry in PRETRAINED.items():
+        assert (entry.model, entry.name) == (model, name)
+        assert fnmatch.fnmatch(entry.file, pretrained.WEIGHTS_GLOB)
+        assert file_sha256(weights_path(entry)) == entry.sha256
+        assert len(entry.mean) == len(entry.std) == 3
+
+
+def test_a_path_still_loads_as_before(weights_file, reference):
+    model = keras_resnet.build_model(
+        "mini_resnet", weights=str(weights_file), **ARGUMENTS
+    )
+    assert model.layers[1].name != "normalization"
+    assert_same_weights(model, reference)
+
+
+def test_pyproject_installs_the_folder_the_loader_reads():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    package_data = config["tool"]["setuptools"]["package-data"]["keras_resnet"]
+    package = REPO / "keras_resnet"
+    assert pretrained.WEIGHTS_DIR == package / "weights"
+    example = PretrainedWeights("m", "n", "m_n.weights.h5", "", (), (), (), {}, 0, "")
+    relative = weights_path(example).relative_to(package).as_posix()
+    assert any(fnmatch.fnmatch(relative, glob) for glob in package_data)
+    assert f"weights/{pretrained.WEIGHTS_GLOB}" in package_data
+    assert pretrained.WEIGHTS_GLOB == "*" + pretrained.WEIGHTS_SUFFIX
+
+
+JAX_BUILD = """
+import json, pathlib, sys
+import numpy as np
+import keras_resnet
+from keras_resnet.models import pretrained
+
+spec = json.loads(sys.argv[1])
+folder = pathlib.Path(spec.pop("folder"))
+pretrained.WEIGHTS_DIR = folder
+pretrained.PRETRAINED["mini_resnet", "testset"] = pretrained.PretrainedWeights(**spec)
+model = keras_resnet.build_model("mini_resnet", weights="testset", **spec["arguments"])
+pixels = np.load(folder / "pixels.npy")
+np.save(folder / "jax.npy", np.asarray(model.predict(pixels, verbose=0)))
+print(keras_resnet.models.weights_choices("mini_resnet"))
+"""
+
+
+@pytest.mark.slow
+def test_jax_backend_builds_and_matches(entry, reference, weights_file, tmp_path):
+    folder = tmp_path / "jax"
+    folder.mkdir()
+    (folder / entry.file).write_bytes(weights_file.read_bytes())
+    pixels = raw_pixels(2)
+    np.save(folder / "pixels.npy", pixels)
+    spec = {
+        "folder": str(folder),
+        **{key: getattr(entry, key) for key in entry.__dataclass_fields__},
+    }
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": FAST_XLA}
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_BUILD, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "['testset']"
+    np.testing.assert_allclose(
+        np.load(folder / "jax.npy"),
+        reference.predict(normalized(pixels), verbose=0),
+        atol=1e-5,
+    )
+
+
+# -- write_pretrained: packaging a finished run ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def written(trained_run, tmp_path_factory):
+    """``python -m keras_resnet.models.pretrained`` (its ``main``) on the tiny run."""
+    path = tmp_path_factory.mktemp("written") / "mini_resnet_synthetic.weights.h5"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = pretrained.main(
+            [str(trained_run.path), str(path), "--name", "synthetic"]
+        )
+    assert code == 0
+    return path, stdout.getvalue()
+
+
+def test_write_pretrained_fields_come_from_the_run(trained_run, tmp_path):
+    path = tmp_path / "out.weights.h5"
+    fields = write_pretrained(trained_run.path, path)
+    dataset = read_json(trained_run.path / DATASET_FILE)
+    metrics = read_json(trained_run.path / METRICS_FILE)
+    assert fields["model"] == "mini_resnet"
+    assert fields["file"] == "out.weights.h5"
+    assert fields["sha256"] == file_sha256(path)
+    assert fields["mean"] == dataset["mean"] and fields["std"] == dataset["std"]
+    assert fields["class_names"] == dataset["class_names"]
+    assert fields["test_accuracy"] == metrics["test_accuracy"]
+    assert fields["arguments"] == ARGUMENTS
+    assert "\n" not in fields["source"] and "mini_resnet" in fields["source"]
+
+
+def test_written_file_loads_with_the_runs_weights(trained_run, written):
+    path, _ = written
+    classifier, class_names = load_classifier(trained_run.path)
+    model = keras_resnet.build_model(
+        "mini_resnet", weights=str(path), num_classes=len(class_names), **ARGUMENTS
+    )
+    assert_same_weights(model, classifier, skip={"normalization"})
+
+
+def test_printed_entry_rebuilds_the_runs_classifier(trained_run, written, monkeypatch):
+    """The entry it prints, pasted into the table, gives the run's classifier."""
+    path, stdout = written
+    source = stdout.strip()
+    assert source.startswith("('mini_resnet', 'synthetic'): PretrainedWeights(")
+    entry = eval(f"{{{source}}}", vars(pretrained))[("mini_resnet", "synthetic")]
+    monkeypatch.setitem(PRETRAINED, ("mini_resnet", "synthetic"), entry)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", path.parent)
+    model = keras_resnet.build_model(
+        "mini_resnet", weights="synthetic", **entry.arguments
+    )
+    classifier, _ = load_classifier(trained_run.path)
+    pixels = raw_pixels(4)
+    np.testing.assert_allclose(
+        model.predict(pixels, verbose=0),
+        classifier.predict(pixels, verbose=0),
+        atol=1e-5,
+    )
+
+
+def test_write_pretrained_refuses_bad_paths_and_runs(trained_run, tmp_path):
+    with pytest.raises(ValueError, match=r"must end in \.weights\.h5"):
+        write_pretrained(trained_run.path, tmp_path / "out.h5")
+    with pytest.raises(RunDirectoryError, match="not a completed"):
+        write_pretrained(tmp_path, tmp_path / "out.weights.h5")
+    assert not (tmp_path / "out.weights.h5").exists()
+
+
+def test_main_reports_a_bad_run_in_one_line(tmp_path, capsys):
+    assert pretrained.main([str(tmp_path), str(tmp_path / "x.weights.h5")]) == 1
+    assert capsys.readouterr().err == (
+        f"Error: {tmp_path} is not a completed run (needs config.yaml and "
+        "metrics.json with test_accuracy)\n"
+    )
