@@ -7,7 +7,9 @@ where the highest version wins, as in TF Serving); ``find_model`` is the one
 place that decides which of these a path is (``keras_resnet.train.evaluate``
 uses it too). Every predictor takes uint8 images of any height and width and
 resizes them the same way the exported serving signature does, so all forms
-give the same probabilities.
+give the same probabilities. ``load_pretrained_predictor(model, weights)``
+gives the same kind of predictor for a registered model with weights shipped
+in the package (``weights="cifar10"``).
 
 Example:
     >>> predictor = load_predictor("runs/resnet18-20261125-101500")
@@ -274,6 +276,49 @@ def load_predictor(path: str | os.PathLike) -> KerasPredictor | SavedModelPredic
         return SavedModelPredictor(model)
     classifier, class_names = load_classifier(model)
     return KerasPredictor(classifier, class_names, model_file=model)
+
+
+def load_pretrained_predictor(model: str, weights: str) -> KerasPredictor:
+    """A registered model with weights shipped in the package, as a predictor.
+
+    The model is built with the arguments the weights fix and their classes
+    (``keras_resnet.models.pretrained``); it takes raw pixels.
+
+    Args:
+        model: A registered model name (not a path).
+        weights: The name of its pretrained weights, e.g. ``"cifar10"``.
+
+    Returns:
+        A ``KerasPredictor`` whose ``class_names`` are the weights' classes.
+
+    Raises:
+        ValueError: For a path given as ``model``, an unknown model, or a
+            ``weights`` name the model does not have (the message lists
+            the choices).
+        OSError: If the weights file is missing or modified.
+    """
+    from keras_resnet.models.pretrained import get_pretrained
+    from keras_resnet.models.registry import build_model, get_model_info
+
+    if not isinstance(model, str) or _looks_like_path(model):
+        raise ValueError(
+            f"With weights={weights!r}, model must be a registered model name, "
+            "not a path (a run directory or model file already holds its "
+            f"weights). Received: model={model!r}"
+        )
+    get_model_info(model)  # an unknown model names the known ones
+    entry = get_pretrained(model, weights)
+    classifier = build_model(
+        model,
+        weights=weights,
+        num_classes=len(entry.class_names),
+        **entry.arguments,
+    )
+    return KerasPredictor(classifier, list(entry.class_names))
+
+
+def _looks_like_path(model: str) -> bool:
+    return os.path.exists(model) or "/" in model or os.sep in model
 
 
 def load_classifier(source: str | os.PathLike) -> tuple[keras.Model, list[str]]:

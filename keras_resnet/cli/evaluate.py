@@ -8,7 +8,9 @@ import math
 import click
 
 from keras_resnet.cli.output import format_table, plural, terminal_width
+from keras_resnet.cli.predict import check_model_path, weights_option
 from keras_resnet.cli.progress import library_progress
+from keras_resnet.train.evaluate import PRETRAINED_DATASET
 
 # Confusions listed when the matrix does not fit the terminal.
 _TOP_CONFUSIONS = 10
@@ -20,17 +22,18 @@ Examples:
   keras-resnet evaluate model.keras --dataset cifar10 --split test
   keras-resnet evaluate serving/cifar --dataset cifar10
   keras-resnet evaluate runs/resnet18-20261125-101500 --json
+  keras-resnet evaluate mini_resnet --weights cifar10
 """
 
 
 @click.command(epilog=EPILOG)
-@click.argument(
-    "target", metavar="RUN_DIR|MODEL_FILE|SAVED_MODEL", type=click.Path(exists=True)
-)
+@click.argument("target", metavar="RUN_DIR|MODEL_FILE|SAVED_MODEL")
+@weights_option
 @click.option(
     "--dataset",
     metavar="NAME|PATH",
-    help="Data source (as for fit). [default: the run's dataset]",
+    help="Data source (as for fit). [default: the run's dataset; with "
+    f"--weights, {PRETRAINED_DATASET}]",
 )
 @click.option(
     "--split",
@@ -48,7 +51,12 @@ Examples:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def evaluate(
-    target: str, dataset: str | None, split: str, batch_size: int, as_json: bool
+    target: str,
+    weights: str | None,
+    dataset: str | None,
+    split: str,
+    batch_size: int,
+    as_json: bool,
 ) -> None:
     """Evaluate RUN_DIR (its model.keras), MODEL_FILE or SAVED_MODEL on a split.
 
@@ -58,19 +66,27 @@ def evaluate(
     the most frequent confusions instead). --json holds the whole matrix.
     A .keras file outside a run directory, and a SavedModel from
     `keras-resnet export`, need --dataset; the dataset must have as many
-    classes as the model.
+    classes as the model. With --weights NAME, the first argument is a
+    registered model name (e.g. mini_resnet) evaluated with its pretrained
+    weights NAME; the dataset must have their class names.
     """
+    check_model_path(click.get_current_context(), "target", target, weights)
     from keras_resnet.train import evaluate as evaluate_model
 
     with library_progress():
         result = evaluate_model(
-            target, dataset=dataset, split=split, batch_size=batch_size
+            target,
+            dataset=dataset,
+            split=split,
+            batch_size=batch_size,
+            **({} if weights is None else {"weights": weights}),
         )
     report = evaluation_report(result)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(format_report(target, split, report, width=terminal_width()))
+        label = target if weights is None else f"{target} --weights {weights}"
+        click.echo(format_report(label, split, report, width=terminal_width()))
 
 
 def evaluation_report(result) -> dict:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import keras
 
 SPLITS = ("train", "validation", "test")
+# The dataset pretrained weights are evaluated on by default (a TFDS name).
+PRETRAINED_DATASET = "cifar10"
 # Top-5 accuracy is reported from this many classes on (CIFAR-100, not CIFAR-10).
 TOP5_MIN_CLASSES = 11
 
@@ -26,6 +28,7 @@ TOP5_MIN_CLASSES = 11
 def evaluate(
     path_or_model: str | os.PathLike | keras.Model,
     *,
+    weights: str | None = None,
     dataset: str | None = None,
     split: str = "test",
     batch_size: int = 256,
@@ -39,15 +42,21 @@ def evaluate(
     example limits), unless ``dataset`` is given. A SavedModel written by
     ``keras_resnet.export`` (plain or ``BASE/<version>/``) is evaluated
     through its ``serving_default`` signature, which resizes images of
-    another size to the model's.
+    another size to the model's. With ``weights``, ``path_or_model`` is a
+    registered model name and the model has the weights of that name shipped
+    in the package (``keras_resnet.models.pretrained``); the dataset
+    defaults to ``"cifar10"`` and must have the weights' class names.
 
     Args:
         path_or_model: A run directory (its ``model.keras``), a ``.keras``
             classifier (raw pixels in, probabilities out), an exported
-            SavedModel directory or a ``keras.Model``.
+            SavedModel directory or a ``keras.Model``; with ``weights``, a
+            registered model name.
+        weights: The name of pretrained weights of the model
+            (``keras_resnet.models.weights_choices``), or None.
         dataset: Data source (see ``keras_resnet.data.load_dataset``);
             required for a model, a SavedModel or a file outside a run
-            directory.
+            directory; with ``weights``, default ``"cifar10"``.
         split: ``"train"``, ``"validation"`` or ``"test"``.
         batch_size: Examples per prediction batch.
         data_dir: TFDS data directory.
@@ -63,7 +72,9 @@ def evaluate(
 
     Raises:
         ValueError: For a bad argument (message ends in ``Received: ...``),
-            including a dataset whose class count differs from the model's.
+            including a dataset whose class count differs from the model's
+            (or, with ``weights``, whose class names differ from theirs), a
+            path given with ``weights``, an unknown model or weights name.
         keras_resnet.errors.RunDirectoryError: For a path that holds no
             model (resolved by ``keras_resnet.inference.find_model``, as
             ``keras-resnet predict`` does), or a file that is not a loadable
@@ -71,10 +82,39 @@ def evaluate(
     """
     check_choice("split", split, SPLITS)
     check_int("batch_size", batch_size)
+    if weights is not None:
+        return _evaluate_pretrained(
+            path_or_model, weights, dataset, split, batch_size, data_dir, splits
+        )
     predict, num_classes, run_dir = _resolve_model(path_or_model)
     if splits is None:
         splits = _load_splits(run_dir, dataset, data_dir)
     _check_class_count(num_classes, splits, dataset)
+    return _evaluate_split(predict, splits, split, batch_size)
+
+
+def _evaluate_pretrained(model, weights, dataset, split, batch_size, data_dir, splits):
+    # Imported here, as in _resolve_model: building needs Keras.
+    from keras_resnet.inference import load_pretrained_predictor
+
+    predictor = load_pretrained_predictor(model, weights)
+    if dataset is None:
+        dataset = PRETRAINED_DATASET
+    if splits is None:
+        from keras_resnet.data import load_dataset
+
+        splits = load_dataset(dataset, data_dir=data_dir)
+    if list(splits.class_names) != predictor.class_names:
+        raise DataError(
+            f"The weights {weights!r} of {model} know the classes "
+            f"{', '.join(predictor.class_names)} but the dataset {dataset} has "
+            f"{', '.join(map(str, splits.class_names))}; evaluate them on a dataset "
+            "with their classes"
+        )
+    return _evaluate_split(predictor.predict, splits, split, batch_size)
+
+
+def _evaluate_split(predict, splits, split, batch_size) -> dict[str, Any]:
     if split not in splits.arrays:
         raise ValueError(f"The dataset has no {split} split. Received: split={split!r}")
     images, labels = splits.arrays[split]

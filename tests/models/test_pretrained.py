@@ -458,3 +458,36 @@ def test_main_reports_a_bad_run_in_one_line(tmp_path, capsys):
         f"Error: {tmp_path} is not a completed run (needs config.yaml and "
         "metrics.json with test_accuracy)\n"
     )
+
+
+def test_evaluate_defaults_to_cifar10_and_checks_class_names(entry, reference):
+    """``evaluate(model, weights=...)`` loads "cifar10" unless told otherwise."""
+    import dataclasses
+
+    import keras_resnet.data
+    from keras_resnet.errors import DataError
+    from keras_resnet.train import evaluate
+
+    @dataclasses.dataclass
+    class Splits:
+        class_names: tuple
+        arrays: dict
+
+    pixels = raw_pixels(6).astype("uint8")
+    labels = np.arange(6) % 10
+    requested = []
+
+    def load_dataset(name, data_dir=None):
+        requested.append(name)
+        names = CLASSES if name == "cifar10" else ("a", "b")
+        return Splits(names, {"test": (pixels, labels)})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras_resnet.data, "load_dataset", load_dataset)
+        result = evaluate("mini_resnet", weights="testset")
+        with pytest.raises(DataError, match="the dataset other has a, b;"):
+            evaluate("mini_resnet", weights="testset", dataset="other")
+    assert requested == ["cifar10", "other"]
+    expected = reference.predict(normalized(pixels.astype("float32")), verbose=0)
+    assert result["accuracy"] == float((expected.argmax(-1) == labels).mean())
+    assert result["class_names"] == list(CLASSES)
