@@ -18,7 +18,7 @@ finished run: ``python -m keras_resnet.models.pretrained RUN_DIR OUT``
 (``write_pretrained``) writes the weights file and prints the entry.
 
 Example:
-    >>> weights_choices("mini_resnet")  # the registered names, if any
+    >>> weights_choices("resnet18")  # the names registered for a model
     []
 """
 
@@ -371,15 +371,15 @@ def write_pretrained(
         keras_resnet.errors.RunDirectoryError: For a run that is not
             complete or cannot be read.
     """
-    # Imported here: the run layout and the loader belong to the layers
-    # above (reading a run); building a model must not need them.
+    # Imported here: building a model needs neither the run layout nor the
+    # registry's readers.
     from keras_resnet.errors import RunDirectoryError
-    from keras_resnet.inference import load_classifier
     from keras_resnet.models.registry import build_model, get_model_info
     from keras_resnet.run_layout import (
         CONFIG_FILE,
         DATASET_FILE,
         METRICS_FILE,
+        MODEL_FILE,
         read_config_values,
         read_json,
         read_metrics,
@@ -396,7 +396,16 @@ def write_pretrained(
             f"{METRICS_FILE} with test_accuracy)"
         )
     dataset = read_json(run_dir / DATASET_FILE)
-    classifier, class_names = load_classifier(run_dir)
+    class_names = [str(name) for name in dataset["class_names"]]
+    # A run saves its classifier with Keras' own layers only (no
+    # augmentation), so plain Keras loads it; keras_resnet.inference, a
+    # layer above this one, is not needed.
+    try:
+        classifier = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file.
+        raise RunDirectoryError(
+            f"Cannot load {run_dir / MODEL_FILE}: {' '.join(str(error).split())[:300]}"
+        ) from None
     model = str(config["model"])
     options = {
         "width_multiplier": config.get("width_multiplier", 1.0),
@@ -420,7 +429,7 @@ def write_pretrained(
         "sha256": file_sha256(path),
         "mean": [float(m) for m in dataset["mean"]],
         "std": [float(s) for s in dataset["std"]],
-        "class_names": [str(name) for name in class_names],
+        "class_names": class_names,
         "arguments": arguments,
         "test_accuracy": float(metrics["test_accuracy"]),
         "source": f"keras-resnet fit run {run_dir.name} ({model}, dataset "

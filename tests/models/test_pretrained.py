@@ -491,3 +491,18 @@ def test_evaluate_defaults_to_cifar10_and_checks_class_names(entry, reference):
     expected = reference.predict(normalized(pixels.astype("float32")), verbose=0)
     assert result["accuracy"] == float((expected.argmax(-1) == labels).mean())
     assert result["class_names"] == list(CLASSES)
+
+
+def test_docs_say_which_weights_ship():
+    """docs/models.md says none ship while the table is empty, and quotes the
+    refusal as the builder words it."""
+    text = (REPO / "docs" / "models.md").read_text()
+    if PRETRAINED:
+        assert "None ship yet" not in text
+        for model, name in PRETRAINED:
+            assert f'build_model("{model}", weights="{name}")' in text
+        return
+    assert "**None ship yet**" in text
+    with pytest.raises(ValueError) as error:
+        keras_resnet.build_model("mini_resnet", weights="cifar10")
+    assert f"ValueError: {error.value}\n" in text
