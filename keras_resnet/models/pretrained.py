@@ -133,12 +133,17 @@ def get_pretrained(model: str, name: str) -> PretrainedWeights:
 def find_pretrained(model: str, weights) -> PretrainedWeights | None:
     """The entry ``weights`` names, or None for None or an existing file.
 
+    A registered name wins over a file of that name in the working
+    directory (``./cifar10`` names the file), as in keras.applications.
+
     Raises:
         ValueError: For anything else (see ``get_pretrained``).
     """
-    if weights is None:
-        return None
-    if isinstance(weights, str | os.PathLike) and os.path.isfile(weights):
+    if weights is None or (
+        isinstance(weights, str | os.PathLike)
+        and (model, weights) not in PRETRAINED
+        and os.path.isfile(weights)
+    ):
         return None
     return get_pretrained(model, weights)
 

@@ -305,6 +305,8 @@ def test_unknown_names_are_refused_naming_the_choices(entry):
     assert "of 'resnet18' (it has none). Received: weights='testset'" in str(
         error.value
     )
+    with pytest.raises(ValueError, match=r"\(it has none\)\. Received: weights=5$"):
+        keras_resnet.build_model("resnet18", weights=5)
     assert keras_resnet.models.weights_choices("mini_resnet") == ["testset"]
     assert keras_resnet.models.weights_choices("resnet18") == []
 
@@ -316,6 +318,16 @@ def test_shipped_weights_are_complete():
         assert fnmatch.fnmatch(entry.file, pretrained.WEIGHTS_GLOB)
         assert file_sha256(weights_path(entry)) == entry.sha256
         assert len(entry.mean) == len(entry.std) == 3
+
+
+def test_a_registered_name_wins_over_a_file_of_that_name(
+    entry, reference, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    pathlib.Path("testset").write_text("not weights")
+    model = keras_resnet.build_model("mini_resnet", weights="testset", **ARGUMENTS)
+    assert model.layers[1].name == "normalization"
+    assert_same_weights(model, reference)
 
 
 def test_a_path_still_loads_as_before(weights_file, reference):
