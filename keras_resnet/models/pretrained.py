@@ -30,7 +30,7 @@ import inspect
 import os
 import pathlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -294,7 +294,8 @@ def build_pretrained(
         weights=None,
     )
     reference.load_weights(path)
-    copy_weights_by_name(reference, model, require="target")
+    # The normalization layer's statistics come from the entry, not the file.
+    copy_weights_by_name(reference, model, skip={"normalization"})
     return model
 
 
@@ -310,33 +311,36 @@ def weighted_layers(model: keras.Model) -> dict[str, keras.Layer]:
 
 
 def copy_weights_by_name(
-    source: keras.Model, target: keras.Model, *, require: str
+    source: keras.Model, target: keras.Model, *, skip: Collection[str] = ()
 ) -> None:
-    """Copy every weighted layer's weights from ``source`` to ``target`` by name.
+    """Copy the weights of every weighted layer of ``target`` from ``source``.
+
+    Layers are matched by name; layers only ``source`` has are left out (the
+    classifier, for a target built with ``include_top=False``).
 
     Args:
         source: The model to copy from.
         target: The model to copy into.
-        require: ``"target"``: every weighted layer of ``target`` must be in
-            ``source`` (its extra layers are skipped, e.g. the classifier
-            for ``include_top=False``); ``"source"``: the other way round.
+        skip: Layer names left alone.
 
     Raises:
-        ValueError: For a required layer missing on the other side, or a
-            layer whose weight shapes differ.
+        ValueError: For a weighted layer of ``target`` that ``source`` lacks,
+            or whose weight shapes differ there.
     """
-    sources, targets = weighted_layers(source), weighted_layers(target)
-    needed, other = (targets, sources) if require == "target" else (sources, targets)
-    missing = [name for name in needed if name not in other]
+    sources = weighted_layers(source)
+    targets = {
+        name: layer
+        for name, layer in weighted_layers(target).items()
+        if name not in skip
+    }
+    missing = [name for name in targets if name not in sources]
     if missing:
         raise ValueError(
             f"Cannot copy weights from {source.name!r} to {target.name!r}: "
-            f"layer {missing[0]!r} is missing ({len(missing)} layers in all). "
-            f"Received: require={require!r}"
+            f"{len(missing)} weighted layers are missing there, the first "
+            f"{missing[0]!r}. Received: layer={missing[0]!r}"
         )
     for name, layer in targets.items():
-        if name not in sources:
-            continue
         values = sources[name].get_weights()
         shapes = [tuple(np.shape(value)) for value in values]
         expected = [tuple(weight.shape) for weight in layer.weights]
@@ -417,7 +421,7 @@ def write_pretrained(
         **(config.get("model_options") or {}),
     }
     built = build_model(model, num_classes=len(class_names), **options)
-    copy_weights_by_name(classifier, built, require="target")
+    copy_weights_by_name(classifier, built)
     path.parent.mkdir(parents=True, exist_ok=True)
     built.save_weights(path)
     signature = inspect.signature(get_model_info(model).builder)

@@ -518,3 +518,27 @@ def test_docs_say_which_weights_ship():
     with pytest.raises(ValueError) as error:
         keras_resnet.build_model("mini_resnet", weights="cifar10")
     assert f"ValueError: {error.value}\n" in text
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"model_options": {"blocks_per_stage": 2}},
+            "weighted layers are missing there, the first ",
+        ),
+        ({"width_multiplier": 0.25}, "has shapes"),
+    ],
+)
+def test_write_pretrained_refuses_a_model_the_config_does_not_describe(
+    trained_run_copy, tmp_path, changes, message
+):
+    import yaml
+
+    config = trained_run_copy / "config.yaml"
+    values = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**values, **changes}))
+    out = tmp_path / "out.weights.h5"
+    with pytest.raises(ValueError, match=message):
+        write_pretrained(trained_run_copy, out)
+    assert not out.exists()
