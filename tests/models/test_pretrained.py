@@ -240,6 +240,7 @@ def test_a_missing_file_is_refused_naming_it(entry, tmp_path, monkeypatch):
     assert "found missing" in str(error.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "changes, message",
     [
@@ -412,6 +413,7 @@ def written(trained_run, tmp_path_factory):
     return path, stdout.getvalue()
 
 
+@pytest.mark.slow
 def test_write_pretrained_fields_come_from_the_run(trained_run, tmp_path):
     path = tmp_path / "out.weights.h5"
     fields = write_pretrained(trained_run.path, path)
@@ -427,6 +429,7 @@ def test_write_pretrained_fields_come_from_the_run(trained_run, tmp_path):
     assert "\n" not in fields["source"] and "mini_resnet" in fields["source"]
 
 
+@pytest.mark.slow
 def test_written_file_loads_with_the_runs_weights(trained_run, written):
     path, _ = written
     classifier, class_names = load_classifier(trained_run.path)
@@ -436,6 +439,7 @@ def test_written_file_loads_with_the_runs_weights(trained_run, written):
     assert_same_weights(model, classifier, skip={"normalization"})
 
 
+@pytest.mark.slow
 def test_printed_entry_rebuilds_the_runs_classifier(trained_run, written, monkeypatch):
     """The entry it prints, pasted into the table, gives the run's classifier."""
     path, stdout = written
@@ -456,6 +460,7 @@ def test_printed_entry_rebuilds_the_runs_classifier(trained_run, written, monkey
     )
 
 
+@pytest.mark.slow
 def test_write_pretrained_refuses_bad_paths_and_runs(trained_run, tmp_path):
     with pytest.raises(ValueError, match=r"must end in \.weights\.h5"):
         write_pretrained(trained_run.path, tmp_path / "out.h5")
@@ -520,6 +525,7 @@ def test_docs_say_which_weights_ship():
     assert f"ValueError: {error.value}\n" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "changes, message",
     [
