@@ -185,10 +185,9 @@ def builder(*, without: Iterable[str] = ()) -> Callable[[Builder], Builder]:
             }
             # A pretrained name (weights="cifar10") is looked up by the
             # builder's name; pretrained.py builds and loads the model.
-            entry = pretrained.find_pretrained(function.__name__, shared["weights"])
-            check_arguments(
-                **{**shared, "weights": None if entry else shared["weights"]}
-            )
+            weights = shared.get("weights")
+            entry = pretrained.find_pretrained(function.__name__, weights)
+            check_arguments(**{**shared, "weights": None if entry else weights})
             if entry is None:
                 return function(*bound.args, **bound.kwargs)
             pretrained.check_pretrained_arguments(entry, bound.arguments)
