@@ -1,6 +1,7 @@
 """Fixtures for the whole suite: the shared CIFAR copy and one trained run."""
 
 import dataclasses
+import fcntl
 import os
 import pathlib
 import shutil
@@ -93,6 +94,41 @@ def shared_cifar_dir():
     return SHARED_CIFAR
 
 
+def _session_folder(tmp_path_factory) -> pathlib.Path:
+    """A folder every pytest-xdist worker of this session sees.
+
+    Under xdist each worker's base temporary folder (``popen-gw0``, ...) sits
+    in the session's own ``pytest-N`` folder; without xdist the base folder
+    is the session's.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _make_trained_run(folder: pathlib.Path, args: list[str]) -> int:
+    """Run ``keras-resnet fit ARGS`` into ``folder/run``; return its status."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out, err = folder / "stdout.log", folder / "stderr.log"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                ENTRY_POINT,
+                *args,
+                "--output-dir",
+                str(folder / "run"),
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=folder,
+            timeout=600,
+        )
+    return done.returncode
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> TrainedRun:
     """A tiny run made once per session by the real command in a new process.
@@ -102,28 +138,32 @@ def trained_run(tmp_path_factory) -> TrainedRun:
     unset), stdout and stderr redirected to files as in a batch job. Tests
     that only read the run use it as is; a test that writes to it (or checks
     that a failing command leaves it alone) uses ``trained_run_copy``. The
-    run's files are checked unchanged at the end of the session.
+    run's files are checked unchanged at the end of the session (by each
+    worker).
+
+    The pytest-xdist workers share one run: the first to need it makes it
+    under a file lock, the others wait for the lock and read what it made
+    (training it once per worker cost each worker the same CPU time).
     """
-    folder = tmp_path_factory.mktemp("trained_run")
-    run_dir = folder / "run"
+    folder = _session_folder(tmp_path_factory) / "trained_run"
     args = ["fit", *tiny_fit_args(**TRAINED_RUN)]
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    out, err = folder / "stdout.log", folder / "stderr.log"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        done = subprocess.run(
-            [sys.executable, "-c", ENTRY_POINT, *args, "--output-dir", str(run_dir)],
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            cwd=folder,
-            timeout=600,
-        )
-    run = TrainedRun(run_dir, args, out.read_text(), err.read_text())
-    assert done.returncode == 0, run.stderr[-3000:]
-    before = checksums(run_dir)
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        status = folder / "returncode"
+        if not status.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker killed midway
+            folder.mkdir()
+            status.write_text(str(_make_trained_run(folder, args)))
+    run = TrainedRun(
+        folder / "run",
+        args,
+        (folder / "stdout.log").read_text(),
+        (folder / "stderr.log").read_text(),
+    )
+    assert status.read_text() == "0", run.stderr[-3000:]
+    before = checksums(run.path)
     yield run
-    assert checksums(run_dir) == before, (
+    assert checksums(run.path) == before, (
         "a test changed the shared trained_run; use trained_run_copy"
     )
 
