@@ -19,7 +19,6 @@ implementation for ``tf.data`` and the NumPy loader).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -211,20 +210,17 @@ def build_augmentation(
     return layers[0] if layers else None
 
 
-def build_normalization(
-    mean: Sequence[float], std: Sequence[float]
-) -> keras.layers.Normalization:
-    """Per-channel ``(x - mean) / std`` on raw pixels, as a layer named "normalization".
+def build_normalization(mean, std) -> keras.layers.Normalization:
+    """Per-channel ``(x - mean) / std`` on raw pixels, a layer named "normalization".
+
+    ``keras_resnet.models.layers.build_normalization``, under the data
+    pipeline's name (imported on call: the package's serialization hook
+    imports this module while ``keras_resnet.models.layers`` imports Keras).
 
     Args:
         mean: Per-channel mean in pixel units (``DatasetSplits.mean``).
         std: Per-channel standard deviation in pixel units.
     """
-    mean, std = list(mean), list(std)
-    if not mean:
-        fail("mean", mean, "must have one entry per channel")
-    if len(std) != len(mean) or min(std) <= 0:
-        fail("std", std, f"must have one entry > 0 per channel of mean={mean}")
-    return keras.layers.Normalization(
-        mean=mean, variance=[s * s for s in std], name="normalization"
-    )
+    from keras_resnet.models import layers
+
+    return layers.build_normalization(mean, std)

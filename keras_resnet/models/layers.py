@@ -22,7 +22,11 @@ own layer and load in plain Keras without this package.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
+
+from keras_resnet._validation import fail
 
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
@@ -123,3 +127,29 @@ def to_stock_layers(model: keras.Model) -> keras.Model:
     for stock, fused in swapped:
         stock.set_weights(fused.get_weights())
     return copy
+
+
+def build_normalization(
+    mean: Sequence[float], std: Sequence[float]
+) -> keras.layers.Normalization:
+    """Per-channel ``(x - mean) / std`` on raw pixels, a layer named "normalization".
+
+    The layer a training run puts first in its classifier (after
+    augmentation, before the backbone), and the one a model built with
+    pretrained weights starts with, so both take raw pixels.
+
+    Args:
+        mean: Per-channel mean in pixel units.
+        std: Per-channel standard deviation in pixel units (each > 0).
+
+    Raises:
+        ValueError: For an empty ``mean`` or a ``std`` that does not match it.
+    """
+    mean, std = [float(m) for m in mean], [float(s) for s in std]
+    if not mean:
+        fail("mean", mean, "must have one entry per channel")
+    if len(std) != len(mean) or min(std) <= 0:
+        fail("std", std, f"must have one entry > 0 per channel of mean={mean}")
+    return keras.layers.Normalization(
+        mean=mean, variance=[s * s for s in std], name="normalization"
+    )

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 
 from keras_resnet._validation import fail
+from keras_resnet.models.layers import build_normalization
 
 # The package folder holding the weights files; pyproject.toml installs the
 # files matching WEIGHTS_GLOB in it (tests check the two agree).
@@ -181,31 +182,6 @@ def verified_weights_path(entry: PretrainedWeights) -> pathlib.Path:
     return path
 
 
-def normalization_layer(
-    mean: Sequence[float], std: Sequence[float]
-) -> keras.layers.Normalization:
-    """Per-channel ``(x - mean) / std`` on raw pixels, a layer named "normalization".
-
-    The layer a training run puts first in its classifier, so a model with
-    pretrained weights takes raw pixels as that classifier does.
-
-    Args:
-        mean: Per-channel mean in pixel units.
-        std: Per-channel standard deviation in pixel units (each > 0).
-
-    Raises:
-        ValueError: For an empty ``mean`` or a ``std`` that does not match it.
-    """
-    mean, std = [float(m) for m in mean], [float(s) for s in std]
-    if not mean:
-        fail("mean", mean, "must have one entry per channel")
-    if len(std) != len(mean) or min(std) <= 0:
-        fail("std", std, f"must have one entry > 0 per channel of mean={mean}")
-    return keras.layers.Normalization(
-        mean=mean, variance=[s * s for s in std], name="normalization"
-    )
-
-
 def check_pretrained_arguments(
     entry: PretrainedWeights, arguments: Mapping[str, Any]
 ) -> None:
@@ -282,7 +258,7 @@ def build_pretrained(
     # The builder's model starts at the source input of ``input_tensor``:
     # the raw pixels, then this layer.
     arguments.update(
-        input_tensor=normalization_layer(entry.mean, entry.std)(pixels),
+        input_tensor=build_normalization(entry.mean, entry.std)(pixels),
         input_shape=None,
         weights=None,
     )
