@@ -430,5 +430,8 @@ def _save(figure: Figure, stem: Path) -> list[Path]:
         metadata = {"Date": None} if fmt == "svg" else None
         with matplotlib.rc_context({"svg.hashsalt": "keras-resnet"}):
             figure.savefig(path, dpi=120 if fmt == "png" else None, metadata=metadata)
+        # Constrained layout costs as much as drawing, and would run again
+        # for every format: later formats keep the places the first one got.
+        figure.set_layout_engine("none")
         paths.append(path)
     return paths
