@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from jax_env import FAST_XLA
+from jax_env import FAST_XLA, compilation_cache
 from train_helpers import REPO, run_python
 
 LOSS_TOLERANCE = 0.01  # relative, per epoch
@@ -47,13 +47,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_fit(run_dir, data, *, processes=2, port=None, scratch=None, extra=()):
-    """Start ``processes`` fit processes (one without KERAS_DISTRIBUTION_*)."""
+def start_fit(
+    run_dir, data, *, processes=2, port=None, scratch=None, extra=(), cache=None
+):
+    """Start ``processes`` fit processes (one without KERAS_DISTRIBUTION_*),
+    sharing JAX's compiled programs in ``cache`` when given."""
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",
         "XLA_FLAGS": f"--xla_force_host_platform_device_count=1 {FAST_XLA}",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(compilation_cache(cache) if cache is not None else {}),
     }
     if scratch is not None:
         env["TMPDIR"] = str(scratch)
@@ -125,12 +129,19 @@ def runs(tmp_path_factory, data) -> dict:
     The killed-and-resumed run carries every check an uninterrupted
     two-process run would: the survivor's stop, the resume, and the
     finished run against the one-process reference.
+
+    The processes share JAX's compilation cache (process 0 writes it): the
+    reference and the resumed processes load what the killed run's process 0
+    compiled instead of compiling it again. A process that reads an entry
+    while another writes it warns and compiles; no check here reads their
+    warnings.
     """
+    cache = tmp_path_factory.mktemp("jax-cache")
     base = tmp_path_factory.mktemp("runs")
     scratch = base / "tmp"
     scratch.mkdir()
     run_dir = base / "two"
-    chief, worker = start_fit(run_dir, data, port=free_port())
+    chief, worker = start_fit(run_dir, data, port=free_port(), cache=cache)
     state = run_dir / "backup" / "state.json"
     deadline = time.monotonic() + 900
     while not state.is_file():
@@ -151,7 +162,7 @@ def runs(tmp_path_factory, data) -> dict:
     }
     # The reference runs beside the resumed processes, not beside the killed
     # ones.
-    one = start_fit(base / "one", data, processes=1)
+    one = start_fit(base / "one", data, processes=1, cache=cache)
     resumed = finish(
         start_fit(
             run_dir,
@@ -159,6 +170,7 @@ def runs(tmp_path_factory, data) -> dict:
             port=free_port(),
             scratch=scratch,
             extra=["--resume"],
+            cache=cache,
         )
     )
     return {
