@@ -21,22 +21,41 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 # The console script's entry point (cli.py would set TF_CPP_MIN_LOG_LEVEL).
 ENTRY_POINT = "from keras_resnet.cli import main; main()"
 SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg"
-# The test files that take longest (sum of their tests' durations, measured
-# with `pytest --durations=0`, longest first); the rest follow in file order.
+# The test files that take 10 s or more (sum of their tests' durations,
+# measured with `pytest --durations=0` in a full run), longest first; the
+# rest follow in file order. Listing every long file keeps the last files
+# to start short, so that neither worker is left alone at the end.
 LONGEST_FIRST = (
     "tests/train/test_engine.py",
     "tests/cli/test_readme_quickstart.py",
     "tests/study/test_study_end_to_end.py",
-    "tests/train/test_data_parallel.py",
     "tests/train/test_onednn.py",
+    "tests/train/test_data_parallel.py",
     "tests/export/test_fresh_process.py",
     "tests/test_without_tensorflow.py",
     "tests/cli/test_fit_safety.py",
     "tests/models/test_catalog.py",
     "tests/benchmarks/test_train_throughput.py",
-    "tests/benchmarks/test_train_throughput_sweep.py",
     "tests/benchmarks/test_init_gradients.py",
+    "tests/train/test_distribute.py",
+    "tests/models/test_builders.py",
+    "tests/train/test_engine_jax.py",
+    "tests/train/test_saved_files.py",
+    "tests/export/test_export_jax.py",
+    "tests/export/test_export.py",
+    "tests/data/test_shared_cifar.py",
+    "tests/benchmarks/test_train_throughput_sweep.py",
+    "tests/study/test_study_cli.py",
+    "tests/cli/test_bad_input_cli.py",
+    "tests/train/test_gradient_instrument.py",
+    "tests/train/test_recorder.py",
+    "tests/export/test_saved_model.py",
+    "tests/benchmarks/test_profile_step.py",
+    "tests/train/test_run_safety.py",
+    "tests/data/test_tfds.py",
     "tests/study/test_study_variants.py",
+    "tests/cli/test_cli_commands.py",
+    "tests/benchmarks/test_train_grad_norm_overhead.py",
 )
 
 # The run `trained_run` holds: 128 train, 32 validation and 64 test images,
