@@ -321,7 +321,11 @@ _FIELD_OPTIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     (
         "jit_compile",
         ("--jit-compile/--no-jit-compile",),
-        dict(default=None, help="Compile the train step with XLA."),
+        dict(
+            default=None,
+            help="Compile the train step with XLA. [default: on with a GPU or "
+            "on JAX, off on a CPU with TensorFlow, where it is slower]",
+        ),
     ),
     (
         "steps_per_execution",

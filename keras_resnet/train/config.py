@@ -86,7 +86,10 @@ class TrainConfig:
         mixup_alpha: Mixup Beta(alpha, alpha) parameter (0: off).
         cutmix_alpha: CutMix Beta(alpha, alpha) parameter (0: off).
         precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
-        jit_compile: Compile the train step with XLA.
+        jit_compile: Compile the train step with XLA. None: Keras'
+            ``"auto"``: on with a GPU or TPU and on the JAX backend, off on
+            a CPU-only TensorFlow (where XLA is slower: docs/benchmarks.md)
+            and on PyTorch.
         steps_per_execution: Train steps per compiled call.
         strategy: ``"auto"`` (mirrored on TensorFlow with several GPUs,
             else none), ``"default"`` (none), ``"mirrored"`` (TensorFlow,
@@ -130,7 +133,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     precision: str = "float32"
-    jit_compile: bool = True
+    jit_compile: bool | None = None
     steps_per_execution: int = 1
     strategy: str = "auto"
     seed: int = 0
@@ -166,8 +169,10 @@ class TrainConfig:
         steps = self.grad_norm_steps
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in steps):
             fail("grad_norm_steps", steps, "must be integers >= 0")
-        if self.deterministic is not None and not isinstance(self.deterministic, bool):
-            fail("deterministic", self.deterministic, "must be true, false or None")
+        for name in ("jit_compile", "deterministic"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                fail(name, value, "must be true, false or None")
         if not isinstance(self.model_options, dict):
             fail("model_options", self.model_options, "must be a mapping")
 

@@ -150,7 +150,8 @@ def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
     strategy = distribute.resolve_strategy(config.strategy)
     with distribute.strategy_scope(strategy):
         classifier, model = build_models(
-            config.replace(jit_compile=config.jit_compile and not deterministic),
+            # Keras turns XLA off under op determinism whatever is asked.
+            config.replace(jit_compile=False if deterministic else config.jit_compile),
             splits,
             steps,
         )
@@ -224,7 +225,7 @@ def build_models(config: TrainConfig, splits, steps_per_epoch: int):
         ),
         loss=CrossEntropy(splits.num_classes, config.label_smoothing),
         metrics=[accuracy(name="accuracy")],
-        jit_compile=config.jit_compile,
+        jit_compile="auto" if config.jit_compile is None else config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
     return classifier, model

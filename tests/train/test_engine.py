@@ -279,3 +279,16 @@ def test_op_determinism_is_left_as_the_caller_had_it(tmp_path, before, determini
         assert tf_config.is_op_determinism_enabled() is before
     finally:
         tf_config.disable_op_determinism()
+
+
+@pytest.mark.parametrize(("jit_compile", "expected"), [(None, False), (True, True)])
+def test_xla_by_default_only_where_keras_auto_turns_it_on(jit_compile, expected):
+    # Op determinism off, so only jit_compile decides: None is Keras' "auto",
+    # which leaves XLA off on a CPU-only TensorFlow (it is slower there).
+    from keras_resnet.train.config import load_splits
+    from keras_resnet.train.engine import build_models
+
+    config = tiny_config(None, jit_compile=jit_compile, deterministic=False, **SMALL)
+    _, model = build_models(config, load_splits(config), steps_per_epoch=2)
+    assert keras.backend.backend() == "tensorflow"
+    assert model.jit_compile is expected
