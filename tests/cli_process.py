@@ -57,7 +57,7 @@ print("RESULTS " + json.dumps(results))
 """
 
 
-def cli_calls(*calls, cwd, env=None):
+def cli_calls(*calls, cwd, env=None, prelude=""):
     """``keras-resnet`` run once per argument list, all in one new process.
 
     The process imports nothing of the package before the first call (as
@@ -69,6 +69,8 @@ def cli_calls(*calls, cwd, env=None):
         cwd: The working directory of the process.
         env: Variables added to this process' environment (and
             ``TF_CPP_MIN_LOG_LEVEL=3``, as ``cli_process.keras_resnet`` sets).
+        prelude: Python source run first in the process (e.g. to register
+            a test entry the calls use).
 
     Returns:
         One ``subprocess.CompletedProcess`` per call (its own exit status,
@@ -76,7 +78,7 @@ def cli_calls(*calls, cwd, env=None):
     """
     argvs = [[str(arg) for arg in call] for call in calls]
     done = subprocess.run(
-        [sys.executable, "-c", CLI_CALLS, json.dumps(argvs)],
+        [sys.executable, "-c", prelude + CLI_CALLS, json.dumps(argvs)],
         capture_output=True,
         text=True,
         cwd=cwd,

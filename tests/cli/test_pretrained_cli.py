@@ -7,14 +7,11 @@ results are checked against the same model computed in this process.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
-from cli_process import CLI_CALLS
+from cli_process import cli_calls
 from PIL import Image
 
 import keras_resnet
@@ -86,27 +83,12 @@ def setup(tmp_path_factory):
 
 def run_with_entry(root, *calls):
     """``keras-resnet CALL`` for each call, in one new process with the entry."""
-    argvs = [[str(arg) for arg in call] for call in calls]
-    done = subprocess.run(
-        [sys.executable, "-c", REGISTER + CLI_CALLS, json.dumps(argvs)],
-        capture_output=True,
-        text=True,
+    return cli_calls(
+        *calls,
         cwd=root,
-        timeout=300,
-        env={
-            **os.environ,
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "TEST_PRETRAINED": str(root / "entry.json"),
-        },
+        env={"TEST_PRETRAINED": str(root / "entry.json")},
+        prelude=REGISTER,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (line,) = [x for x in done.stdout.splitlines() if x.startswith("RESULTS ")]
-    return [
-        subprocess.CompletedProcess(argv, code, out, err)
-        for argv, (code, out, err) in zip(
-            argvs, json.loads(line[len("RESULTS ") :]), strict=True
-        )
-    ]
 
 
 def probabilities(model, pixels) -> np.ndarray:
