@@ -228,6 +228,10 @@ def build_models(config: TrainConfig, splits, steps_per_epoch: int):
         jit_compile="auto" if config.jit_compile is None else config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
+    # Built here, not by the first step: Keras on TensorFlow (without a
+    # strategy) would create the optimizer's variables inside the traced
+    # train step, and TensorFlow then traces the whole step a second time.
+    model.optimizer.build(model.trainable_variables)
     return classifier, model
 
 
@@ -309,7 +313,6 @@ def _set_op_determinism(enabled: bool | None) -> None:
 def _restore(model: keras.Model, state: dict[str, Any] | None) -> int:
     if state is None:
         return 0
-    model.optimizer.build(model.trainable_variables)
     model.load_weights(state["weights_path"])
     return int(state["epoch"])
 

@@ -292,3 +292,20 @@ def test_xla_by_default_only_where_keras_auto_turns_it_on(jit_compile, expected)
     _, model = build_models(config, load_splits(config), steps_per_epoch=2)
     assert keras.backend.backend() == "tensorflow"
     assert model.jit_compile is expected
+
+
+def test_the_train_step_is_traced_once(tmp_path, monkeypatch):
+    # Keras on TensorFlow builds a strategy-less model's optimizer inside the
+    # first traced step; TensorFlow then traces the step again (seconds per
+    # run). The engine builds it first, so each fit traces it once.
+    from keras.src.backend.tensorflow import trainer
+
+    traces = []
+    step = trainer.TensorFlowTrainer.train_step
+    monkeypatch.setattr(
+        trainer.TensorFlowTrainer,
+        "train_step",
+        lambda self, data: traces.append(1) or step(self, data),
+    )
+    train(tiny_config(tmp_path / "once", epochs=1, **SMALL))
+    assert len(traces) == 1
