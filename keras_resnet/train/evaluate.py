@@ -101,9 +101,7 @@ def _evaluate_pretrained(model, weights, dataset, split, batch_size, data_dir, s
     if dataset is None:
         dataset = PRETRAINED_DATASET
     if splits is None:
-        from keras_resnet.data import load_dataset
-
-        splits = load_dataset(dataset, data_dir=data_dir)
+        splits = _load_splits(None, dataset, data_dir)
     if list(splits.class_names) != predictor.class_names:
         raise DataError(
             f"The weights {weights!r} of {model} know the classes "
