@@ -109,6 +109,35 @@ def check_images(images) -> np.ndarray:
     return array
 
 
+def pad_to_equal_batches(inputs: np.ndarray, batch_size: int):
+    """``inputs`` padded to split into batches of one size, and that size.
+
+    ``ceil(len / batch_size)`` batches of one size, at most ``batch_size``;
+    the padding repeats the last row, fewer times than there are batches.
+    A compiled forward pass then sees one input shape: a smaller last batch
+    would make TensorFlow trace the predict function again (JAX compile
+    again). Callers drop the outputs of the padding rows.
+
+    Returns:
+        ``(padded_inputs, size)``; ``len(padded_inputs)`` is a multiple of
+        ``size``.
+    """
+    count = len(inputs)
+    batches = max(1, -(-count // batch_size))
+    size = max(1, -(-count // batches))
+    if 0 < count < size * batches:
+        extra = np.repeat(inputs[-1:], size * batches - count, axis=0)
+        inputs = np.concatenate([inputs, extra])
+    return inputs, size
+
+
+def predict_in_equal_batches(model, inputs: np.ndarray, batch_size: int):
+    """``model.predict`` in batches of one size; one output row per input."""
+    padded, size = pad_to_equal_batches(inputs, batch_size)
+    outputs = model.predict(padded, batch_size=size, verbose=0)
+    return np.asarray(outputs)[: len(inputs)]
+
+
 class KerasPredictor:
     """Predicts with a Keras classifier (raw pixels in, probabilities out).
 
@@ -141,7 +170,7 @@ class KerasPredictor:
         # Images already of the model's size go in as they are: the same
         # values (resizing to the same size is the identity), and no
         # TensorFlow needed on the JAX or PyTorch backend.
-        outputs = self.model.predict(pixels, batch_size=batch_size, verbose=0)
+        outputs = predict_in_equal_batches(self.model, pixels, batch_size)
         return np.asarray(outputs, dtype=np.float32)
 
 

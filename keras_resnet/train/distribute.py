@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from keras_resnet.errors import TrainingError
+from keras_resnet.inference import pad_to_equal_batches, predict_in_equal_batches
 from keras_resnet.train.config import REMOVED_STRATEGIES, check_strategy
 
 # A process that sends no heartbeat for this long counts as lost, and the
@@ -244,7 +245,7 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarr
     that no single process can read).
     """
     if _data_parallel() is None:
-        return np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
+        return predict_in_equal_batches(model, images, batch_size)
     import jax
 
     @jax.jit
@@ -254,11 +255,12 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarr
 
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
+    padded, size = pad_to_equal_batches(images, batch_size)
     chunks = [
-        np.asarray(forward(trainable, non_trainable, images[i : i + batch_size]))
-        for i in range(0, len(images), batch_size)
+        np.asarray(forward(trainable, non_trainable, padded[i : i + size]))
+        for i in range(0, len(padded), size)
     ]
-    return np.concatenate(chunks)
+    return np.concatenate(chunks)[: len(images)]
 
 
 @contextlib.contextmanager

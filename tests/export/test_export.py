@@ -14,6 +14,7 @@ from keras_resnet.inference import (
     is_augmentation,
     load_classifier,
     load_predictor,
+    pad_to_equal_batches,
     strip_augmentation,
 )
 
@@ -209,6 +210,33 @@ def test_predictors_agree_across_forms(classifier, run_dir, tmp_path):
         probabilities = predictor.predict(images)
         assert probabilities.dtype == np.float32
         np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "count, batch_size, size",
+    [(1000, 256, 250), (1001, 256, 251), (7, 3, 3), (512, 256, 256), (1, 256, 1)],
+)
+def test_equal_batches_pad_fewer_rows_than_there_are_batches(count, batch_size, size):
+    inputs = np.arange(count)
+    padded, got = pad_to_equal_batches(inputs, batch_size)
+    batches = -(-count // batch_size)
+    assert got == size and len(padded) == size * batches
+    assert 0 <= len(padded) - count < batches
+    np.testing.assert_array_equal(padded[:count], inputs)
+    assert (padded[count:] == inputs[-1]).all()
+
+
+def test_keras_predictor_traces_once_when_the_last_batch_would_be_short(
+    classifier, run_dir
+):
+    predictor = load_predictor(run_dir)
+    images = uint8_images(7, IMAGE_SIZE, IMAGE_SIZE, 8)
+    probabilities = predictor.predict(images, batch_size=3)
+    assert probabilities.shape == (7, 3)
+    np.testing.assert_allclose(
+        probabilities, keras_reference(classifier, images), atol=1e-5
+    )
+    assert predictor.model.predict_function.experimental_get_tracing_count() == 1
 
 
 def test_saved_model_predictor(classifier, saved_model_base):
