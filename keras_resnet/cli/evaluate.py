@@ -79,7 +79,7 @@ def evaluate(
             dataset=dataset,
             split=split,
             batch_size=batch_size,
-            **({} if weights is None else {"weights": weights}),
+            weights=weights,
         )
     report = evaluation_report(result)
     if as_json:

@@ -297,8 +297,11 @@ def test_unknown_config_key_exits_2_naming_key_and_file(fake_train, tmp_path):
 def fake_evaluate(monkeypatch):
     calls = []
 
-    def evaluate(path_or_model, *, dataset=None, split="test", batch_size=256):
+    def evaluate(
+        path_or_model, *, dataset=None, split="test", batch_size=256, weights=None
+    ):
         calls.append((path_or_model, dataset, split, batch_size))
+        assert weights is None
         return {
             "accuracy": 0.75,
             "top5_accuracy": None,
