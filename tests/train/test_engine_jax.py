@@ -9,7 +9,8 @@ One new interpreter runs two things and reports them as JSON:
   history written;
 - the gradient instrument on JAX: the probe's per-kernel norms equal the
   norms of ``jax.grad`` of the mean loss, and the norms recorded while
-  training at learning rate 0 are those of the gradients applied.
+  training at learning rate 0 are those of the gradients applied;
+- the data-parallel ``predict`` (equal, padded batches) against Keras'.
 
 Both use the tiny run's ResNet-8 at quarter width on 32x32 images in batches
 of 32, so JAX compiles each variable initializer once for both;
@@ -55,6 +56,14 @@ keras.utils.set_random_seed(1)
 model = build_model("mini_resnet", blocks_per_stage=1, width_multiplier=0.25)
 recorder = GradientNormRecorder((x, y), model=model, batch_size=32)
 out["probe"] = list(recorder.compute_norms().values())
+
+# The data-parallel predict: 7 images in equal batches of 3 (two padding
+# rows), one output row per image, those of model.predict.
+from keras_resnet.train import distribute
+with keras.distribution.DataParallel(devices=jax.devices()).scope():
+    parallel = distribute.predict(model, x[:7], batch_size=3)
+out["parallel_predict"] = [len(parallel), float(np.max(np.abs(
+    parallel - np.asarray(model.predict(x[:7], verbose=0)))))]
 loss = keras.losses.SparseCategoricalCrossentropy()
 kernels = [layer.kernel for layer in kernel_layers(model)]
 ids = [id(v) for v in model.trainable_variables]
@@ -119,6 +128,13 @@ def test_jax_backend_trains_records_gradients_evaluates_and_saves(report):
     history = json.loads((run_dir / "history.json").read_text())
     assert history["epoch"] == [1, 2]
     assert (run_dir / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_data_parallel_predict_drops_its_padding_rows(report):
+    _, out = report
+    rows, difference = out["parallel_predict"]
+    assert rows == 7 and difference < 1e-5
 
 
 @pytest.mark.slow
