@@ -548,3 +548,24 @@ def test_write_pretrained_refuses_a_model_the_config_does_not_describe(
     with pytest.raises(ValueError, match=message):
         write_pretrained(trained_run_copy, out)
     assert not out.exists()
+
+
+# Every shipped set of CIFAR-10 weights, scored where it was trained: the
+# shared copy's 10,000 test images. None is collected while PRETRAINED is
+# empty (pytest then reports one skip).
+SHIPPED_CIFAR10 = [entry for entry in PRETRAINED.values() if entry.name == "cifar10"]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", SHIPPED_CIFAR10, ids=lambda entry: entry.model)
+def test_shipped_weights_reproduce_their_documented_test_accuracy(
+    entry, shared_cifar_dir, tmp_path, monkeypatch
+):
+    from keras_resnet.train import evaluate
+
+    monkeypatch.setenv("KERAS_RESNET_CACHE", str(tmp_path / "cache"))
+    result = evaluate(entry.model, dataset=str(shared_cifar_dir), weights=entry.name)
+    assert result["num_examples"] == 10_000
+    assert result["class_names"] == list(entry.class_names)
+    assert abs(result["accuracy"] - entry.test_accuracy) <= 0.001  # 0.1 point
