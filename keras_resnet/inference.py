@@ -163,7 +163,11 @@ class KerasPredictor:
         self.model_file = pathlib.Path(model_file) if model_file else None
 
     def predict(self, images, batch_size: int = 256) -> np.ndarray:
-        """float32 probabilities ``[batch, classes]`` for uint8 NHWC images."""
+        """float32 probabilities ``[batch, classes]`` for uint8 NHWC images.
+
+        The images go through in batches of one size, at most ``batch_size``
+        (``pad_to_equal_batches``), so the model is traced once.
+        """
         pixels = check_images(images)
         if tuple(pixels.shape[1:3]) != self.image_size:
             pixels = resize_images(pixels, self.image_size)
