@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import statistics
 import sys
 import threading
 import time
@@ -99,11 +100,24 @@ def epoch_line(
             parts.append(f"{key} {number:.4f}")
     left = epochs - epoch
     if left > 0:
-        # The first epoch also traces and compiles: estimate from the later
-        # ones once there are any.
-        recent = seconds[1:] or seconds
-        parts.append(f"{format_duration(left * sum(recent) / len(recent))} left")
+        parts.append(f"{format_duration(left * epoch_estimate(seconds))} left")
     return " - ".join(parts)
+
+
+# Epochs the time-left estimate looks back on.
+ESTIMATE_WINDOW = 5
+
+
+def epoch_estimate(seconds: list[float]) -> float:
+    """Seconds the next epoch will take, from those of the epochs so far.
+
+    The median of the last ``ESTIMATE_WINDOW`` epochs after the first (which
+    also traces and compiles; it counts only while it is the only one): an
+    epoch stalled by a paused process, a sleeping laptop or another job
+    does not inflate the estimate for the rest of the run, and a lasting
+    change of speed shows within a few epochs.
+    """
+    return statistics.median((seconds[1:] or seconds)[-ESTIMATE_WINDOW:])
 
 
 @contextlib.contextmanager

@@ -15,9 +15,10 @@ from PIL import Image
 from keras_resnet.cli import cli, cli_message
 from keras_resnet.cli.evaluate import evaluation_report, format_confusion
 from keras_resnet.cli.fit import start_line
-from keras_resnet.cli.output import plural
+from keras_resnet.cli.output import format_duration, plural
 from keras_resnet.cli.progress import (
     elapsed_display,
+    epoch_estimate,
     epoch_line,
     epoch_progress,
     library_progress,
@@ -37,6 +38,24 @@ def test_epoch_line_has_metrics_and_time_left_without_per_layer_values():
         "- 1m20s left"  # the first epoch (tracing) is left out of the estimate
     )
     assert " left" not in epoch_line("", 10, 10, [1.0] * 10, logs)
+
+
+@pytest.mark.parametrize(
+    "seconds, expected",
+    [
+        ([30.0], 30.0),  # only the first epoch so far
+        ([30.0, 10.0], 10.0),  # then the first is left out
+        ([30.0, 10.0, 12.0], 11.0),
+        # a stalled epoch (a paused run) does not count for the rest
+        ([30.0, 10.0, 10.0, 600.0, 10.0], 10.0),
+        # the last 5 epochs after the first: a lasting slow-down shows
+        ([30.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0], 20.0),
+    ],
+)
+def test_time_left_follows_the_median_of_recent_epochs(seconds, expected):
+    assert epoch_estimate(seconds) == expected
+    line = epoch_line("", len(seconds), len(seconds) + 6, seconds, {})
+    assert line.endswith(f" - {format_duration(6 * expected)} left")
 
 
 @pytest.mark.parametrize(
