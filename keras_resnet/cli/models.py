@@ -65,7 +65,7 @@ def models(
     num_classes: int,
     as_json: bool,
 ) -> None:
-    """List the registered models with their parameters, FLOPs and depth.
+    """List the registered models: parameters, FLOPs, depth, pretrained weights.
 
     PATTERN is a shell-style pattern matched against the whole name
     ('resnet*', '*18*'; quote it); with several, a model matching any is
@@ -74,6 +74,8 @@ def models(
     Counts are for 32x32x3 inputs; FLOPs count one multiply-accumulate as
     two. For the default width and classes they are read from the registry's
     catalog at once; other values build each model (seconds per model).
+    The weights column names the model's pretrained weights ('-': none),
+    for evaluate and predict --weights NAME or build_model(..., weights=NAME).
     """
     names = _select(patterns, family)
     rows = [
@@ -89,11 +91,12 @@ def models(
             format_count(row["params"]),
             format_count(row["flops"]),
             row["depth"],
+            ",".join(row["weights"]) or "-",
             row["description"],
         )
         for row in rows
     ]
-    headers = ("model", "params", "FLOPs", "depth", "description")
+    headers = ("model", "params", "FLOPs", "depth", "weights", "description")
     click.echo(format_table(headers, table, width=terminal_width()))
 
 
@@ -130,7 +133,8 @@ def describe_model(name: str, *, width_multiplier: float = 1.0, num_classes: int
     Returns:
         A dict with ``name``, ``params``, ``flops``, ``depth`` (as the name
         counts it), ``layers`` (weighted layers on the longest path),
-        ``family``, ``description``.
+        ``family``, ``description`` and ``weights`` (the names of its
+        pretrained weights, for ``--weights`` and ``weights=``).
     """
     from keras_resnet.models import catalog
 
@@ -153,4 +157,5 @@ def describe_model(name: str, *, width_multiplier: float = 1.0, num_classes: int
         "layers": entry.layers,
         "family": entry.family,
         "description": entry.description,
+        "weights": catalog.weights_choices(name),
     }

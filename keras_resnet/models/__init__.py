@@ -15,7 +15,7 @@ from keras_resnet._lazy import lazy_exports
 _EXPORTS = {
     "DenseNetSpec": "keras_resnet.models.densenet",
     "ModelInfo": "keras_resnet.models.registry",
-    "PretrainedWeights": "keras_resnet.models.pretrained",
+    "PretrainedWeights": "keras_resnet.models.catalog",
     "ResNetSpec": "keras_resnet.models.resnet",
     "baseline_cnn": "keras_resnet.models.vgg",
     "build_densenet": "keras_resnet.models.densenet",
@@ -38,7 +38,7 @@ _EXPORTS = {
     "resnet50": "keras_resnet.models.resnet",
     "resnext29_2x64d": "keras_resnet.models.resnext",
     "to_stock_layers": "keras_resnet.models.layers",
-    "weights_choices": "keras_resnet.models.pretrained",
+    "weights_choices": "keras_resnet.models.catalog",
     "wide_resnet": "keras_resnet.models.preact",
     "wide_resnet16_4": "keras_resnet.models.preact",
     "wide_resnet28_10": "keras_resnet.models.preact",

@@ -28,6 +28,7 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from keras_resnet._validation import check_number
 
@@ -173,6 +174,59 @@ CATALOG: dict[str, CatalogEntry] = {
         description="Wide ResNet WRN-28-10 (pre-activation, 160/320/640 filters)",
     ),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedWeights:
+    """One set of weights shipped with the package.
+
+    Attributes:
+        model: Registered model name (the builder's function name).
+        name: The ``weights=`` name, e.g. ``"cifar10"``.
+        file: Basename of the ``.weights.h5`` file in ``keras_resnet/weights/``.
+        sha256: The file's sha256 (hex), checked at every load.
+        mean: Per-channel mean of the training split, in pixel units.
+        std: Per-channel standard deviation of the training split.
+        class_names: Class names in label order.
+        arguments: Builder arguments the weights fix (e.g.
+            ``{"blocks_per_stage": 3, "width_multiplier": 1.0}``).
+        test_accuracy: The documented test accuracy (a fraction).
+        source: One line: the config and run that made the weights.
+    """
+
+    model: str
+    name: str
+    file: str
+    sha256: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+    arguments: Mapping[str, Any]
+    test_accuracy: float
+    source: str
+
+    def __post_init__(self) -> None:
+        for field in ("mean", "std", "class_names"):
+            object.__setattr__(self, field, tuple(getattr(self, field)))
+        object.__setattr__(self, "arguments", dict(self.arguments))
+
+
+# The weights shipped with the package (keras_resnet.models.pretrained loads
+# them): (model, name) -> entry. Each entry is printed by `python -m
+# keras_resnet.models.pretrained RUN_DIR OUT` from the run that made it, with
+# OUT in keras_resnet/weights/; tests/models/test_pretrained.py checks every
+# file's sha256 and, on the shared CIFAR-10 copy, its test accuracy.
+PRETRAINED: dict[tuple[str, str], PretrainedWeights] = {}
+
+
+def weights_choices(model: str) -> list[str]:
+    """The names of the pretrained weights of ``model``, sorted.
+
+    Example:
+        >>> weights_choices("resnet18")
+        []
+    """
+    return sorted(name for owner, name in PRETRAINED if owner == model)
 
 
 def check_width_multiplier(width_multiplier) -> None:

@@ -3,8 +3,8 @@
 As keras.applications does with ``weights="imagenet"``, a builder called
 with the name of a registered set of weights (``build_model("mini_resnet",
 weights="cifar10")``) returns the model with those weights loaded. The
-table ``PRETRAINED`` maps ``(model, name)`` to a ``PretrainedWeights``
-entry: the file (in the package folder ``keras_resnet/weights/``), its
+table ``PRETRAINED`` (Keras-free data in ``keras_resnet.models.catalog``,
+re-exported here) maps ``(model, name)`` to a ``PretrainedWeights`` entry: the file (in the package folder ``keras_resnet/weights/``), its
 sha256, the normalization and class names it was trained with, the builder
 arguments it fixes, its documented test accuracy and where it came from.
 
@@ -15,7 +15,8 @@ training run saves.
 
 Shipping a set of weights is one file and one table entry, both from a
 finished run: ``python -m keras_resnet.models.pretrained RUN_DIR OUT``
-(``write_pretrained``) writes the weights file and prints the entry.
+(``write_pretrained``) writes the weights file and prints the entry to
+paste into ``PRETRAINED``.
 
 Example:
     >>> weights_choices("resnet18")  # the names registered for a model
@@ -24,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
 import os
@@ -37,6 +37,14 @@ import keras
 import numpy as np
 
 from keras_resnet._validation import fail
+
+# The table is Keras-free data (``keras-resnet models`` shows it without
+# importing Keras); this module loads what it names.
+from keras_resnet.models.catalog import (  # noqa: F401 (re-exported)
+    PRETRAINED,
+    PretrainedWeights,
+    weights_choices,
+)
 from keras_resnet.models.layers import build_normalization
 
 # The package folder holding the weights files; pyproject.toml installs the
@@ -59,57 +67,6 @@ USAGE_ARGUMENTS = frozenset(
     }
 )
 _HASH_CHUNK = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainedWeights:
-    """One set of weights shipped with the package.
-
-    Attributes:
-        model: Registered model name (the builder's function name).
-        name: The ``weights=`` name, e.g. ``"cifar10"``.
-        file: Basename of the ``.weights.h5`` file in ``keras_resnet/weights/``.
-        sha256: The file's sha256 (hex), checked at every load.
-        mean: Per-channel mean of the training split, in pixel units.
-        std: Per-channel standard deviation of the training split.
-        class_names: Class names in label order.
-        arguments: Builder arguments the weights fix (e.g.
-            ``{"blocks_per_stage": 3, "width_multiplier": 1.0}``).
-        test_accuracy: The documented test accuracy (a fraction).
-        source: One line: the config and run that made the weights.
-    """
-
-    model: str
-    name: str
-    file: str
-    sha256: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    class_names: tuple[str, ...]
-    arguments: Mapping[str, Any]
-    test_accuracy: float
-    source: str
-
-    def __post_init__(self) -> None:
-        for field in ("mean", "std", "class_names"):
-            object.__setattr__(self, field, tuple(getattr(self, field)))
-        object.__setattr__(self, "arguments", dict(self.arguments))
-
-
-# (model, name) -> entry. Empty until the ResNet-20 reference run
-# (configs/reference/resnet20_cifar10.yaml) finishes: its weights file and
-# entry (from write_pretrained) make ("mini_resnet", "cifar10").
-PRETRAINED: dict[tuple[str, str], PretrainedWeights] = {}
-
-
-def weights_choices(model: str) -> list[str]:
-    """The names of the pretrained weights of ``model``, sorted.
-
-    Example:
-        >>> weights_choices("resnet18")
-        []
-    """
-    return sorted(name for owner, name in PRETRAINED if owner == model)
 
 
 def get_pretrained(model: str, name: str) -> PretrainedWeights:

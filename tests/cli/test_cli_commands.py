@@ -452,6 +452,25 @@ def test_models_lists_every_registered_model(monkeypatch):
     assert measured == [(name, 0.125, 10) for name in names]
 
 
+def test_models_names_each_models_pretrained_weights(monkeypatch):
+    # Two sets registered for one model, none for the other: the table joins
+    # the names, '-' for none; --json lists them.
+    from keras_resnet.models import catalog
+
+    shipped = {("resnet18", "pets"): object(), ("resnet18", "birds"): object()}
+    monkeypatch.setattr(catalog, "PRETRAINED", shipped)
+    table = run("models", "mini_resnet", "resnet18").output.splitlines()
+    assert table[0].split()[:5] == ["model", "params", "FLOPs", "depth", "weights"]
+    rows = [line.split()[:5] for line in table[2:] if not line.startswith(" ")]
+    assert rows == [
+        ["mini_resnet", "272.47K", "81.63M", "20", "-"],
+        ["resnet18", "11.17M", "1.11G", "18", "birds,pets"],
+    ]
+    result = run("models", "resnet18", "mini_resnet", "--json")
+    weights = {row["name"]: row["weights"] for row in json.loads(result.output)}
+    assert weights == {"mini_resnet": [], "resnet18": ["birds", "pets"]}
+
+
 # -- formatting helpers and the shim -----------------------------------------------
 
 

@@ -23,12 +23,19 @@ def test_models_lists_the_zoo():
     done = keras_resnet("models")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["model", "params", "FLOPs", "depth", "description"]
+    assert lines[0].split() == [
+        "model",
+        "params",
+        "FLOPs",
+        "depth",
+        "weights",
+        "description",
+    ]
     names = [line.split()[0] for line in lines[2:] if not line.startswith(" ")]
     assert names == sorted(CATALOG)
     assert max(len(line) for line in lines) <= 80
     row = next(line for line in lines if line.startswith("wide_resnet28_10 "))
-    assert row.split()[1:4] == ["36.48M", "10.49G", "28"]
+    assert row.split()[1:5] == ["36.48M", "10.49G", "28", "-"]
 
 
 def test_models_pattern_lists_the_resnet_family_only():
