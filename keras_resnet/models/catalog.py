@@ -10,7 +10,9 @@ them. After adding or changing a model, print the new table with::
 
     python -m keras_resnet.models.summary
 
-and paste it over ``CATALOG`` below.
+and paste it over ``CATALOG`` below. ``PRETRAINED``, the weights shipped
+with the package, is kept here for the same reason (the command's weights
+column); ``keras_resnet.models.pretrained`` loads them.
 
 Depth: ``depth`` is the depth the model's name (and paper) gives, where the
 name has one, else ``layers``. ``layers`` counts the weighted layers on the

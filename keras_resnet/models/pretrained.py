@@ -4,9 +4,10 @@ As keras.applications does with ``weights="imagenet"``, a builder called
 with the name of a registered set of weights (``build_model("mini_resnet",
 weights="cifar10")``) returns the model with those weights loaded. The
 table ``PRETRAINED`` (Keras-free data in ``keras_resnet.models.catalog``,
-re-exported here) maps ``(model, name)`` to a ``PretrainedWeights`` entry: the file (in the package folder ``keras_resnet/weights/``), its
-sha256, the normalization and class names it was trained with, the builder
-arguments it fixes, its documented test accuracy and where it came from.
+re-exported here) maps ``(model, name)`` to a ``PretrainedWeights`` entry:
+the file (in the package folder ``keras_resnet/weights/``), its sha256, the
+normalization and class names it was trained with, the builder arguments it
+fixes, its documented test accuracy and where it came from.
 
 Such a model takes **raw pixels**: a ``Normalization`` layer named
 ``"normalization"`` (the training split's per-channel mean and standard
