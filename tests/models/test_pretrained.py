@@ -18,6 +18,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from cli_process import keras_resnet as run_cli
 from jax_env import FAST_XLA
 
 import keras_resnet
@@ -564,21 +565,19 @@ SHIPPED_CIFAR10 = [entry for entry in PRETRAINED.values() if entry.name == "cifa
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", SHIPPED_CIFAR10, ids=lambda entry: entry.model)
 def test_shipped_weights_reproduce_their_documented_test_accuracy(
-    entry, shared_cifar_dir, tmp_path
+    entry, shared_cifar_dir, tmp_path, monkeypatch
 ):
-    command = [
-        str(pathlib.Path(sys.executable).parent / "keras-resnet"),
+    monkeypatch.setenv("KERAS_RESNET_CACHE", str(tmp_path / "cache"))
+    done = run_cli(
         "evaluate",
         entry.model,
         "--weights",
         entry.name,
         "--dataset",
-        str(shared_cifar_dir),
+        shared_cifar_dir,
         "--json",
-    ]
-    env = {**os.environ, "KERAS_RESNET_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        cwd=tmp_path,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
