@@ -218,7 +218,36 @@ class PretrainedWeights:
 # keras_resnet.models.pretrained RUN_DIR OUT` from the run that made it, with
 # OUT in keras_resnet/weights/; tests/models/test_pretrained.py checks every
 # file's sha256 and, on the shared CIFAR-10 copy, its test accuracy.
-PRETRAINED: dict[tuple[str, str], PretrainedWeights] = {}
+PRETRAINED: dict[tuple[str, str], PretrainedWeights] = {
+    ("mini_resnet", "cifar10"): PretrainedWeights(
+        model="mini_resnet",
+        name="cifar10",
+        file="mini_resnet_cifar10.weights.h5",
+        sha256="67e1ff826ba7acfb384dfd941d76ae4012559cf1ec994006e918527d7a3b97a7",
+        mean=(125.26334077690973, 122.92781744791667, 113.90195609809028),
+        std=(62.5910252018203, 61.95472518607681, 66.49576423175911),
+        class_names=(
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ),
+        arguments={
+            "blocks_per_stage": 3,
+            "width_multiplier": 1.0,
+            "use_skip": True,
+            "normalization": "batch",
+        },
+        test_accuracy=0.8783,
+        source="configs/reference/resnet20_cifar10.yaml; run files (no weights) in docs/img/reference/resnet20_cifar10/",
+    ),
+}
 
 
 def weights_choices(model: str) -> list[str]:

@@ -16,7 +16,7 @@ from PIL import Image
 
 import keras_resnet
 from keras_resnet.cli.predict import top_classes
-from keras_resnet.models.pretrained import file_sha256
+from keras_resnet.models.pretrained import PRETRAINED, file_sha256
 
 pytestmark = pytest.mark.slow
 
@@ -178,9 +178,12 @@ def test_a_dataset_with_other_classes_is_refused_naming_both(results):
 
 
 def test_an_unknown_weights_name_is_refused_naming_the_choices(results):
+    # The names that ship and the one this module registers, sorted.
+    shipped = [name for model, name in PRETRAINED if model == "mini_resnet"]
+    choices = ", ".join(repr(name) for name in sorted([*shipped, "pets"]))
     assert one_error(results[4], 1) == (
         "Error: weights must be None, the path of an existing weights file, or a "
-        "pretrained name of 'mini_resnet' ('pets'). Received: weights='imagenet'"
+        f"pretrained name of 'mini_resnet' ({choices}). Received: weights='imagenet'"
     )
 
 

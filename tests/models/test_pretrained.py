@@ -1,9 +1,11 @@
 """``weights="<name>"``: pretrained weights shipped in the package.
 
-No weights ship yet (the ResNet-20 reference run will add ``cifar10``), so
-each test registers a tiny test entry: a seeded ResNet-8 at 1/8 width with
-non-trivial batch-norm statistics, saved to a temporary ``.weights.h5`` that
-the package folder is pointed at.
+The mechanism is tested on a tiny entry each test registers: a seeded
+ResNet-8 at 1/8 width with non-trivial batch-norm statistics, saved to a
+temporary ``.weights.h5`` that the package folder is pointed at. The weights
+that ship (``mini_resnet`` ``cifar10``, from the ResNet-20 reference run) are
+checked as they are: every file's sha256, and on the shared CIFAR-10 copy
+their documented test accuracy through ``keras-resnet evaluate``.
 """
 
 import contextlib
@@ -35,6 +37,15 @@ from keras_resnet.models.pretrained import (
 from keras_resnet.run_layout import DATASET_FILE, METRICS_FILE, read_json
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+# The names mini_resnet ships with (the tests add their own beside them).
+SHIPPED_NAMES = sorted(name for model, name in PRETRAINED if model == "mini_resnet")
+
+
+def mini_resnet_choices(*added: str) -> str:
+    """The choices a refusal names: the shipped names and ``added``."""
+    return ", ".join(repr(name) for name in sorted([*SHIPPED_NAMES, *added]))
+
+
 ARGUMENTS = {
     "blocks_per_stage": 1,
     "width_multiplier": 0.125,
@@ -300,7 +311,8 @@ def test_unknown_names_are_refused_naming_the_choices(entry):
         keras_resnet.build_model("mini_resnet", weights="imagenet")
     assert str(error.value) == (
         "weights must be None, the path of an existing weights file, or a "
-        "pretrained name of 'mini_resnet' ('testset'). Received: weights='imagenet'"
+        f"pretrained name of 'mini_resnet' ({mini_resnet_choices('testset')}). "
+        "Received: weights='imagenet'"
     )
     with pytest.raises(ValueError) as error:
         keras_resnet.build_model("resnet18", weights="testset")
@@ -309,7 +321,9 @@ def test_unknown_names_are_refused_naming_the_choices(entry):
     )
     with pytest.raises(ValueError, match=r"\(it has none\)\. Received: weights=5$"):
         keras_resnet.build_model("resnet18", weights=5)
-    assert keras_resnet.models.weights_choices("mini_resnet") == ["testset"]
+    assert keras_resnet.models.weights_choices("mini_resnet") == sorted(
+        [*SHIPPED_NAMES, "testset"]
+    )
     assert keras_resnet.models.weights_choices("resnet18") == []
 
 
@@ -390,7 +404,9 @@ def test_jax_backend_builds_and_matches(entry, reference, weights_file, tmp_path
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "['testset']"
+    assert done.stdout.strip().splitlines()[-1] == str(
+        sorted([*SHIPPED_NAMES, "testset"])
+    )
     np.testing.assert_allclose(
         np.load(folder / "jax.npy"),
         reference.predict(normalized(pixels), verbose=0),
