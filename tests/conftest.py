@@ -32,6 +32,7 @@ LONGEST_FIRST = (
     "tests/train/test_onednn.py",
     "tests/train/test_data_parallel.py",
     "tests/export/test_fresh_process.py",
+    "tests/models/test_pretrained.py",
     "tests/test_without_tensorflow.py",
     "tests/cli/test_fit_safety.py",
     "tests/models/test_catalog.py",
@@ -111,6 +112,34 @@ def shared_cifar_dir():
     if not (SHARED_CIFAR / "train.tar.gz").is_file():
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_CIFAR}")
     return SHARED_CIFAR
+
+
+@pytest.fixture(scope="session")
+def shared_cifar_cache(shared_cifar_dir, tmp_path_factory) -> pathlib.Path:
+    """A decode cache folder holding the shared copy, decoded once per session.
+
+    The tests that read all 60,000 images point ``KERAS_RESNET_CACHE`` here
+    (never at the home folder). The first pytest-xdist worker to need it
+    decodes the copy with ``load_dataset`` under a file lock (the decode
+    under test, with its cache write); the others wait for the lock and read
+    the cache, as every later run of the command does.
+    """
+    folder = _session_folder(tmp_path_factory) / "cifar_cache"
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not any(folder.glob("imagefolder-*.npz")):
+            from keras_resnet.data import load_dataset
+
+            previous = os.environ.get("KERAS_RESNET_CACHE")
+            os.environ["KERAS_RESNET_CACHE"] = str(folder)
+            try:
+                load_dataset(str(shared_cifar_dir))
+            finally:
+                if previous is None:
+                    os.environ.pop("KERAS_RESNET_CACHE")
+                else:
+                    os.environ["KERAS_RESNET_CACHE"] = previous
+    return folder
 
 
 def _session_folder(tmp_path_factory) -> pathlib.Path:

@@ -1,8 +1,8 @@
 """The shared real CIFAR-10 JPEG copy: read from its archives, loaded and fit.
 
-Decoding the copy's 60,000 JPEGs costs most of these tests' time, so the
-module keeps one decode cache for its tests: the first load decodes (and
-writes the cache), the next reads the cache.
+Decoding the copy's 60,000 JPEGs costs most of these tests' time, so they
+share the session's decode cache (``shared_cifar_cache``): the suite's first
+user decodes the copy and writes the cache, the others read it.
 """
 
 import json
@@ -23,15 +23,11 @@ CIFAR10_CLASSES = (
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def module_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cifar_cache")
-
-
 @pytest.fixture(autouse=True)
-def one_decode_cache(isolated_cache, module_cache, monkeypatch):
-    """This module's tests share a decode cache (outside the home folder)."""
-    monkeypatch.setenv("KERAS_RESNET_CACHE", str(module_cache))
+def one_decode_cache(isolated_cache, shared_cifar_cache, monkeypatch):
+    """These tests read the session's decode cache of the copy (outside the
+    home folder): decoded once for the suite, by its first user."""
+    monkeypatch.setenv("KERAS_RESNET_CACHE", str(shared_cifar_cache))
 
 
 def test_shared_test_archive_reads_in_class_order(shared_cifar_dir):

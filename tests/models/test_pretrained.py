@@ -581,9 +581,11 @@ SHIPPED_CIFAR10 = [entry for entry in PRETRAINED.values() if entry.name == "cifa
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", SHIPPED_CIFAR10, ids=lambda entry: entry.model)
 def test_shipped_weights_reproduce_their_documented_test_accuracy(
-    entry, shared_cifar_dir, tmp_path, monkeypatch
+    entry, shared_cifar_dir, shared_cifar_cache, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("KERAS_RESNET_CACHE", str(tmp_path / "cache"))
+    # The session's decode cache: the copy's pixels, decoded once for the
+    # suite (the test is about the weights, not the decoding).
+    monkeypatch.setenv("KERAS_RESNET_CACHE", str(shared_cifar_cache))
     done = run_cli(
         "evaluate",
         entry.model,
