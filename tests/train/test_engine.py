@@ -161,6 +161,9 @@ class InterruptAt(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, reference_run):
     config = resume_config(tmp_path / "run")
+    # Python's own handler, or SIG_IGN in a process started in the background
+    # by a shell (which ignores SIGINT there): train() puts back whichever.
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(TrainingInterrupted, match="1 completed epoch") as caught:
         train(config, callbacks=[InterruptAt(1, 2)])
     # The library names its own argument; the command line adds its command.
@@ -171,7 +174,7 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(tmp_path, referenc
     state = json.loads((tmp_path / "run" / "backup" / "state.json").read_text())
     assert state["epoch"] == 1
     assert (tmp_path / "run" / "model.keras").is_file()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
     with pytest.raises(RunDirectoryError, match="unfinished"):
         train(config)
     train(config, resume=True)
