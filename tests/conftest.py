@@ -130,15 +130,9 @@ def shared_cifar_cache(shared_cifar_dir, tmp_path_factory) -> pathlib.Path:
         if not any(folder.glob("imagefolder-*.npz")):
             from keras_resnet.data import load_dataset
 
-            previous = os.environ.get("KERAS_RESNET_CACHE")
-            os.environ["KERAS_RESNET_CACHE"] = str(folder)
-            try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("KERAS_RESNET_CACHE", str(folder))
                 load_dataset(str(shared_cifar_dir))
-            finally:
-                if previous is None:
-                    os.environ.pop("KERAS_RESNET_CACHE")
-                else:
-                    os.environ["KERAS_RESNET_CACHE"] = previous
     return folder
 
 
