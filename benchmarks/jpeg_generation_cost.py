@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import pathlib
 import subprocess
 import sys
@@ -46,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
-from jpeg_sensitivity import psnr, reencode  # noqa: E402
+from jpeg_sensitivity import mean_psnr, psnr, reencode  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "reference" / "resnet20_cifar10.yaml"
@@ -79,12 +78,10 @@ def prepare(dataset: str, quality: int, work: pathlib.Path) -> dict:
 
     splits = load_dataset(dataset)
     given = {name: splits.arrays[name] for name in ("train", "test")}
-    reencoded, mean_psnr = {}, {}
+    reencoded, mean_db = {}, {}
     for name, (images, labels) in given.items():
         pixels = reencode(images, quality)
-        values = psnr(images, pixels)
-        finite = values[np.isfinite(values)]
-        mean_psnr[name] = float(finite.mean()) if finite.size else math.inf
+        mean_db[name] = mean_psnr(psnr(images, pixels))
         reencoded[name] = (pixels, labels)
     write_npz(work / f"{AS_GIVEN}.npz", given, splits.class_names)
     write_npz(work / f"{REENCODED}.npz", reencoded, splits.class_names)
@@ -93,7 +90,7 @@ def prepare(dataset: str, quality: int, work: pathlib.Path) -> dict:
         "quality": quality,
         "train_images": int(len(given["train"][1])),
         "test_images": int(len(given["test"][1])),
-        "mean_psnr_db": mean_psnr,
+        "mean_psnr_db": mean_db,
     }
     summary.write_text(json.dumps(recorded, indent=2) + "\n")
     return recorded
@@ -102,8 +99,10 @@ def prepare(dataset: str, quality: int, work: pathlib.Path) -> dict:
 def fit(config: pathlib.Path, data: pathlib.Path, run_dir: pathlib.Path, options):
     """Train (or continue, or reuse) one run; return its ``metrics.json``."""
     metrics = run_dir / "metrics.json"
-    if metrics.is_file() and json.loads(metrics.read_text()).get("completed"):
-        return json.loads(metrics.read_text())
+    if metrics.is_file():
+        finished = json.loads(metrics.read_text())
+        if finished.get("completed"):
+            return finished
     command = [
         sys.executable,
         str(ROOT / "cli.py"),

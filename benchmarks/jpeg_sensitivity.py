@@ -75,6 +75,13 @@ def psnr(reference: np.ndarray, distorted: np.ndarray) -> np.ndarray:
         return 10.0 * np.log10(255.0**2 / mse)
 
 
+def mean_psnr(values: np.ndarray) -> float:
+    """The mean of per-image PSNRs over the images that differ (``inf`` when
+    none does)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.inf
+
+
 def load_model(target: str):
     """A predictor for a run directory, a ``.keras`` file or ``model:weights``."""
     model, sep, weights = target.partition(":")
@@ -96,11 +103,10 @@ def measure(predictor, images, labels, qualities, batch_size: int) -> list[dict]
         probabilities = predictor.predict(pixels, batch_size=batch_size)
         correct = np.argmax(probabilities, axis=-1) == labels
         values = psnr(images, pixels)
-        finite = values[np.isfinite(values)]
         rows.append(
             {
                 "quality": quality,
-                "mean_psnr_db": float(finite.mean()) if finite.size else math.inf,
+                "mean_psnr_db": mean_psnr(values),
                 "median_psnr_db": float(np.median(values)),
                 "accuracy": float(correct.mean()),
                 "correct": int(correct.sum()),
