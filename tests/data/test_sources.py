@@ -68,6 +68,25 @@ def test_load_synthetic_splits_and_stats():
     assert description["train_size"] == 400 and description["num_classes"] == 10
 
 
+def test_channel_stats_of_uint8_images_equal_the_float64_sums_exactly():
+    from keras_resnet.data.splits import channel_stats
+
+    # Three chunks of 7 (the last one short), values at both ends of uint8.
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (17, 5, 4, 3), dtype=np.uint8)
+    images[0, 0, 0] = (0, 255, 0)
+    as_float = images.astype(np.float64)
+    histogram = channel_stats(images, chunk=7)
+    summed = channel_stats(as_float, chunk=7)
+    assert histogram == summed  # both sums are exact: the same floats
+    np.testing.assert_allclose(histogram[0], as_float.mean((0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(histogram[1], as_float.std((0, 1, 2)), rtol=1e-12)
+    # Four channels, and a constant channel has no spread.
+    four = np.concatenate([images, np.full((17, 5, 4, 1), 9, np.uint8)], axis=-1)
+    mean, std = channel_stats(four, chunk=7)
+    assert mean[3] == 9.0 and std[3] == 0.0 and mean[:3] == histogram[0]
+
+
 def test_validation_split_is_seeded():
     a = load_dataset("synthetic", validation_split=0.1, seed=1, max_train_examples=300)
     b = load_dataset("synthetic", validation_split=0.1, seed=1, max_train_examples=300)
