@@ -16,6 +16,7 @@ from keras_resnet.cli.output import (
     unknown_model_message,
 )
 from keras_resnet.cli.progress import epoch_progress, library_progress
+from keras_resnet.study.formats import DEFAULT_FORMATS, FORMATS
 
 DEFAULT_MODELS = "baseline_cnn,mini_resnet,resnet18,resnet18_noskip"
 
@@ -76,6 +77,24 @@ def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str
     return [prefix + name for name in known_models() if name.startswith(last)]
 
 
+_FORMAT_HELP = (
+    "File format of the figures; repeat for several (each one draws every "
+    "figure again; report.md shows the PNG, else the SVG)."
+)
+
+
+def _figure_format_option(*names: str):
+    return click.option(
+        *names,
+        "formats",
+        type=click.Choice(FORMATS),
+        multiple=True,
+        default=DEFAULT_FORMATS,
+        show_default=True,
+        help=_FORMAT_HELP,
+    )
+
+
 @click.command(epilog=COMPARE_EPILOG)
 @click.option(
     "--models",
@@ -100,6 +119,7 @@ def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str
     help="Continue an interrupted model's run instead of refusing it.",
 )
 @click.option("--overwrite", is_flag=True, help="Retrain models already completed.")
+@_figure_format_option("--figure-format")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; summary only.")
 def compare(
     models: list[str],
@@ -107,6 +127,7 @@ def compare(
     output: str | None,
     resume: bool,
     overwrite: bool,
+    formats: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Train several models with one recipe, data and seed, and report them.
@@ -144,6 +165,7 @@ def compare(
             overwrite=overwrite,
             callbacks=callbacks,
             progress=None if quiet else _model_progress(config, callbacks),
+            figure_formats=_distinct(formats),
         )
     click.echo(_summary_table(results.rows))
     click.echo(f"Report: {results.report_path}")
@@ -218,14 +240,22 @@ def _summary_table(rows) -> str:
     help="Also rewrite results.csv, results.json and report.md (gradient-flow "
     "table included) of the one compare folder given.",
 )
-def plot(run_dirs: tuple[str, ...], output: str | None, report: bool) -> None:
-    """Draw the study's figures (PNG and SVG) from saved runs, without training.
+@_figure_format_option("--format")
+def plot(
+    run_dirs: tuple[str, ...],
+    output: str | None,
+    report: bool,
+    formats: tuple[str, ...],
+) -> None:
+    """Draw the study's figures (PNG, or --format) from saved runs, without
+    training.
 
     RUN_DIR may be a run directory, a compare output folder or a folder of
     run directories.
     """
+    formats = _distinct(formats)
     if report:
-        _plot_report(run_dirs, output)
+        _plot_report(run_dirs, output, formats)
         return
     from keras_resnet.study import plot_runs
 
@@ -236,12 +266,19 @@ def plot(run_dirs: tuple[str, ...], output: str | None, report: bool) -> None:
             if len(run_dirs) == 1 and (single / "runs").is_dir()
             else "figures"
         )
-    files = plot_runs(list(run_dirs), output)
+    files = plot_runs(list(run_dirs), output, formats)
     for path in files:
         click.echo(str(path))
 
 
-def _plot_report(run_dirs: tuple[str, ...], output: str | None) -> None:
+def _distinct(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """``--format png --format png`` asks for one PNG."""
+    return tuple(dict.fromkeys(formats))
+
+
+def _plot_report(
+    run_dirs: tuple[str, ...], output: str | None, formats: tuple[str, ...]
+) -> None:
     if len(run_dirs) != 1 or not (Path(run_dirs[0]) / "runs").is_dir():
         raise click.UsageError(
             "--report needs exactly one compare folder (a folder with runs/)."
@@ -252,7 +289,7 @@ def _plot_report(run_dirs: tuple[str, ...], output: str | None) -> None:
         )
     from keras_resnet.study import report_study
 
-    results = report_study(run_dirs[0])
+    results = report_study(run_dirs[0], figure_formats=formats)
     for path in results.figures:
         click.echo(str(path))
     click.echo(f"Report: {results.report_path}")

@@ -18,6 +18,7 @@ from keras_resnet.run_layout import (
     read_config_values,
 )
 from keras_resnet.study.figures import plot_records
+from keras_resnet.study.formats import DEFAULT_FORMATS, check_formats
 from keras_resnet.study.report import write_results
 from keras_resnet.study.runs import RunRecord, describe_model, load_run
 from keras_resnet.train.config import TrainConfig
@@ -174,6 +175,7 @@ def compare(
     overwrite: bool = False,
     callbacks: list | None = None,
     progress: Callable[[int, int, str, bool], None] | None = None,
+    figure_formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> StudyResults:
     """Train each model with the same recipe, data and seed, then report.
 
@@ -201,6 +203,8 @@ def compare(
         progress: Called before each model as ``progress(index, total,
             name, trains)``: its 1-based position, the number of models, its
             name, and whether it trains (False: its completed run is reused).
+        figure_formats: File formats of the figures
+            (``keras_resnet.study.figures.FORMATS``).
 
     Returns:
         A ``StudyResults``.
@@ -208,8 +212,10 @@ def compare(
     Raises:
         ValueError: Before anything trains: for an empty or repeated model
             list, an unknown model name, a builder argument a model does not
-            take, or a ``base_config`` that is not a ``TrainConfig``.
+            take, a ``base_config`` that is not a ``TrainConfig``, or an
+            unknown figure format.
     """
+    figure_formats = check_formats(figure_formats)
     if not isinstance(base_config, TrainConfig):
         raise ValueError(
             "base_config must be a TrainConfig. "
@@ -239,7 +245,9 @@ def compare(
             callbacks=callbacks,
         )
         trained.append(name)
-    return report_study(output, names, trained=trained, reused=reused)
+    return report_study(
+        output, names, trained=trained, reused=reused, figure_formats=figure_formats
+    )
 
 
 def report_study(
@@ -248,6 +256,7 @@ def report_study(
     *,
     trained: Sequence[str] = (),
     reused: Sequence[str] = (),
+    figure_formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> StudyResults:
     """Write the results files and figures for runs already in a study folder.
 
@@ -261,16 +270,20 @@ def report_study(
             folders in name order.
         trained: Recorded in the result as trained by this call.
         reused: Recorded in the result as reused.
+        figure_formats: File formats of the figures
+            (``keras_resnet.study.figures.FORMATS``).
 
     Raises:
+        ValueError: For an unknown figure format.
         RunDirectoryError: If a model's run is missing or unreadable, or
             ``models`` is None and the folder holds no run.
     """
+    figure_formats = check_formats(figure_formats)
     output = Path(output_dir)
     if models is None:
         models = study_models(output)
     runs = [load_run(output / "runs" / name, label=name) for name in models]
-    figures = plot_records(runs, output / "figures")
+    figures = plot_records(runs, output / "figures", figure_formats)
     rows = write_results(runs, output, figures=figures)
     return StudyResults(output, runs, rows, figures, list(trained), list(reused))
 

@@ -1,6 +1,8 @@
 """The study's figures, drawn from saved runs with matplotlib's Agg canvas.
 
-Every figure is written as PNG and SVG. A model keeps the same colour in
+Every figure is written as PNG, or in the formats asked for (PNG, SVG,
+PDF), byte for byte the same when the same runs are drawn again. A model
+keeps the same colour in
 every figure. Figures are built on ``matplotlib.figure.Figure`` directly, so
 nothing touches pyplot's global state or needs a display.
 """
@@ -19,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from keras_resnet.study.formats import DEFAULT_FORMATS, check_formats
 from keras_resnet.study.gradients import (
     LayerLayout,
     layer_layout,
@@ -39,7 +42,8 @@ MODEL_COLORS = {
 }
 _SPARE_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 EMPHASISED = ("resnet18", "resnet18_noskip")
-FORMATS = ("png", "svg")
+# Metadata that would differ between two drawings of the same runs.
+_NO_DATE = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 # Shortcut convolutions: hollow markers off the main-path line.
 SHORTCUT_MARKER = "^"
 # Main-path layers up to which every position gets its own tick label.
@@ -53,7 +57,9 @@ def model_colors(names: Sequence[str]) -> dict[str, str]:
 
 
 def plot_runs(
-    run_dirs: Sequence[str | os.PathLike], output_dir: str | os.PathLike
+    run_dirs: Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> list[Path]:
     """Draw the study's figures from saved runs.
 
@@ -61,6 +67,8 @@ def plot_runs(
         run_dirs: Run directories, ``compare`` output folders, or folders of
             run directories (see ``keras_resnet.study.runs.find_runs``).
         output_dir: Folder for the figure files (created if needed).
+        formats: File formats of each figure (``study.formats.FORMATS``: ``"png"``,
+            ``"svg"``, ``"pdf"``), in the order they are written.
 
     Returns:
         The files written: Fig. 1 training curves, Fig. 2 validation curves,
@@ -69,21 +77,26 @@ def plot_runs(
         emphasised; only when a run is labelled ``resnet18`` or
         ``resnet18_noskip``), Fig. 6 training and validation error of the
         plain and the residual nets side by side (He et al. 2016, Fig. 6),
-        each as PNG and SVG; and, when a run recorded the norms of the
+        each in every format of ``formats``; and, when a run recorded the norms of the
         training gradients (``train`` in ``gradient_norms.json``),
         ``fig3_training_gradient_norms``. Layers are placed by role
         (``keras_resnet.study.gradients.layer_layout``).
 
     Raises:
+        ValueError: For an unknown or repeated format, or none.
         RunDirectoryError: If a path holds no readable run.
     """
-    return plot_records(find_runs(list(run_dirs)), output_dir)
+    formats = check_formats(formats)
+    return plot_records(find_runs(list(run_dirs)), output_dir, formats)
 
 
 def plot_records(
-    runs: Sequence[RunRecord], output_dir: str | os.PathLike
+    runs: Sequence[RunRecord],
+    output_dir: str | os.PathLike,
+    formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> list[Path]:
     """Like ``plot_runs``, from already loaded runs."""
+    formats = check_formats(formats)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     labels = _labels(runs)
@@ -107,7 +120,7 @@ def plot_records(
     return [
         path
         for stem, figure in figures.items()
-        for path in _save(figure, output / stem)
+        for path in _save(figure, output / stem, formats)
     ]
 
 
@@ -428,15 +441,16 @@ def _positive(value) -> float:
     return float(value) if value is not None and value > 0 else math.nan
 
 
-def _save(figure: Figure, stem: Path) -> list[Path]:
+def _save(figure: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
     paths = []
-    for fmt in FORMATS:
+    for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        # No creation date and fixed element ids in the SVG, so redrawing the
-        # same runs gives byte-identical files.
-        metadata = {"Date": None} if fmt == "svg" else None
+        # No creation date, and fixed element ids in the SVG, so redrawing
+        # the same runs gives byte-identical files.
         with matplotlib.rc_context({"svg.hashsalt": "keras-resnet"}):
-            figure.savefig(path, dpi=120 if fmt == "png" else None, metadata=metadata)
+            figure.savefig(
+                path, dpi=120 if fmt == "png" else None, metadata=_NO_DATE[fmt]
+            )
         # Constrained layout costs as much as drawing, and would run again
         # for every format: later formats keep the places the first one got.
         figure.set_layout_engine("none")

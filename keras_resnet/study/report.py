@@ -147,7 +147,8 @@ def write_results(
     Args:
         runs: The runs to report, in table order.
         output_dir: Folder for the three files (created if needed).
-        figures: Figure files to link from the report (PNG are embedded).
+        figures: Figure files to show in the report (one file per figure: PNG,
+            else SVG embedded; a PDF linked).
 
     Returns:
         The result rows (one dict per run, keys ``COLUMNS``).
@@ -364,14 +365,25 @@ def _moment(record: dict[str, Any]) -> str:
     return f"epoch {record['epoch']}, step {record['step']}"
 
 
+# Which file of a figure the report shows: the first format found here.
+_FIGURE_PREFERENCE = {".png": 0, ".svg": 1, ".pdf": 2}
+
+
 def _figures_section(figures, relative_to) -> str:
-    pngs = [Path(f) for f in figures if str(f).endswith(".png")]
-    if not pngs:
+    """Each figure once, in order: its PNG, else its SVG, embedded; a figure
+    drawn only as PDF is linked."""
+    paths = [Path(f) for f in figures]
+    if not paths:
         return ""
     lines = ["## Figures", ""]
-    for png in pngs:
-        target = os.path.relpath(png, relative_to) if relative_to else str(png)
-        lines.append(f"![{png.stem}]({Path(target).as_posix()})")
+    for stem in dict.fromkeys(path.stem for path in paths):
+        path = min(
+            (p for p in paths if p.stem == stem),
+            key=lambda p: _FIGURE_PREFERENCE.get(p.suffix, len(_FIGURE_PREFERENCE)),
+        )
+        target = os.path.relpath(path, relative_to) if relative_to else str(path)
+        image = "!" if path.suffix in (".png", ".svg") else ""
+        lines.append(f"{image}[{stem}]({Path(target).as_posix()})")
         lines.append("")
     return "\n".join(lines).rstrip()
 

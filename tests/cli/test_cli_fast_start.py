@@ -1,6 +1,6 @@
 """What answers at once: each case runs the command line in a fresh process
 where ``import keras`` and ``import tensorflow`` fail, so any eager import of
-Keras, TensorFlow or JAX on these paths fails the test."""
+Keras, TensorFlow, JAX or matplotlib on these paths fails the test."""
 
 import json
 
@@ -10,7 +10,8 @@ from import_blocker import blocked_python
 from keras_resnet.cli import COMMANDS
 from keras_resnet.models.catalog import CATALOG
 
-HEAVY = ("keras", "tensorflow", "jax", "torch")
+# matplotlib too: the study package loads its figure code on first use only.
+HEAVY = ("keras", "tensorflow", "jax", "torch", "matplotlib")
 MAIN = "import sys; from keras_resnet.cli import main; sys.argv = {argv!r}; main()"
 
 

@@ -146,16 +146,18 @@ FIGURE_STEMS = {
 TRAINING_FIGURE = "fig3_training_gradient_norms"
 
 
-def check_figure_files(paths, *, training=False):
-    """Every stem exists as a real PNG with content and a parsable SVG.
+def check_figure_files(paths, *, training=False, formats=("png",)):
+    """Every stem exists once per format: a real PNG with content, a
+    parsable SVG, a PDF.
 
     With ``training``, the training-gradient figure is expected too.
     """
     paths = [pathlib.Path(p) for p in paths]
     stems = FIGURE_STEMS | ({TRAINING_FIGURE} if training else set())
     assert {p.stem for p in paths} == stems
-    count = len(stems)
-    assert sorted(p.suffix for p in paths) == [".png"] * count + [".svg"] * count
+    assert sorted(p.suffix for p in paths) == sorted(
+        f".{fmt}" for fmt in formats for _ in stems
+    )
     for path in paths:
         assert path.is_file(), path
         if path.suffix == ".png":
@@ -164,7 +166,10 @@ def check_figure_files(paths, *, training=False):
             pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
             assert pixels.shape[0] > 300 and pixels.shape[1] > 300
             assert pixels.std() > 5.0, path  # not a blank canvas
-        else:
+        elif path.suffix == ".svg":
             root = ET.parse(path).getroot()
             assert root.tag.endswith("svg")
             assert path.stat().st_size > 10_000, path
+        else:
+            assert path.read_bytes()[:5] == b"%PDF-", path
+            assert path.stat().st_size > 5_000, path

@@ -1,6 +1,7 @@
 """``keras-resnet compare`` and ``plot`` through click's CliRunner."""
 
 import json
+import pathlib
 
 import pytest
 import yaml
@@ -155,3 +156,77 @@ def test_plot_report_usage_errors_exit_2(tmp_path, extra, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "study" / "results.json").exists()
+
+
+def fake_study(folder, models=("resnet18_noskip", "resnet18")):
+    for model in models:
+        write_fake_run(folder / "runs" / model, model)
+    return folder
+
+
+def test_plot_cli_draws_each_format_asked_for_byte_for_byte_again(tmp_path):
+    study = fake_study(tmp_path / "study")
+    formats = ["--format", "svg", "--format", "pdf", "--format", "png"]
+    first = invoke("plot", str(study), "--output", str(tmp_path / "a"), *formats)
+    assert first.exit_code == 0, first.output
+    files = [pathlib.Path(line) for line in first.output.split()]
+    check_figure_files(files, formats=("svg", "pdf", "png"))
+    # Each figure's formats in the order asked for.
+    assert [f.suffix for f in files[:3]] == [".svg", ".pdf", ".png"]
+    # Drawn again elsewhere: the same bytes (no dates, fixed SVG ids).
+    again = invoke("plot", str(study), "--output", str(tmp_path / "b"), *formats)
+    assert again.exit_code == 0, again.output
+    for path in files:
+        assert (tmp_path / "b" / path.name).read_bytes() == path.read_bytes(), path
+    # The default is one PNG per figure; a repeated format is drawn once.
+    default = invoke("plot", str(study), "--output", str(tmp_path / "c"))
+    twice = invoke(
+        "plot", str(study), "--output", str(tmp_path / "d"), "--format", "png",
+        "--format", "png",
+    )  # fmt: skip
+    for result in (default, twice):
+        assert result.exit_code == 0, result.output
+        check_figure_files(result.output.split())
+
+
+def test_plot_cli_refuses_an_unknown_format_before_drawing(tmp_path):
+    study = fake_study(tmp_path / "study")
+    result = invoke("plot", str(study), "--format", "gif")
+    assert result.exit_code == 2
+    assert "Invalid value for '--format': 'gif' is not one of" in result.output
+    assert "'png', 'svg', 'pdf'" in result.output
+    assert not (study / "figures").exists()
+
+
+def test_plot_report_embeds_the_png_else_the_svg_and_links_a_pdf(tmp_path):
+    study = fake_study(tmp_path / "study")
+    report = study / "report.md"
+    for formats, line in (
+        (["pdf", "svg"], "![fig1_training_curves](figures/fig1_training_curves.svg)"),
+        (["pdf"], "[fig1_training_curves](figures/fig1_training_curves.pdf)"),
+        (["svg", "png"], "![fig1_training_curves](figures/fig1_training_curves.png)"),
+    ):
+        args = [arg for fmt in formats for arg in ("--format", fmt)]
+        result = invoke("plot", str(study), "--report", *args)
+        assert result.exit_code == 0, result.output
+        lines = report.read_text().splitlines()
+        assert line in lines, formats
+        # One entry per figure, whatever the number of formats.
+        assert sum("fig1_training_curves" in x for x in lines) == 1
+
+
+def test_compare_cli_draws_the_figure_formats_asked_for(tmp_path, fake_trainer):
+    out = tmp_path / "study"
+    result = invoke(
+        "compare", "--models", "resnet18,resnet18_noskip", *TINY, "--output",
+        str(out), "--figure-format", "svg", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    check_figure_files(sorted((out / "figures").iterdir()), formats=("svg",))
+    assert "Figures: " + str(out / "figures") + " (7 files)" in result.output
+    refused = invoke(
+        "compare", *TINY, "-o", str(tmp_path / "x"), "--figure-format", "eps"
+    )
+    assert refused.exit_code == 2
+    assert "Invalid value for '--figure-format': 'eps'" in refused.output
+    assert not (tmp_path / "x").exists()

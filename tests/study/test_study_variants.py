@@ -197,7 +197,7 @@ def test_fig6_puts_plain_and_residual_nets_apart(tmp_path):
 def test_plot_labels_a_compare_folder_by_its_run_folders(tmp_path):
     for label, options in (("plain-20", PLAIN_20), ("resnet-20", None)):
         write_fake_run(tmp_path / "runs" / label, "mini_resnet", model_options=options)
-    files = plot_runs([tmp_path], tmp_path / "figures")
+    files = plot_runs([tmp_path], tmp_path / "figures", formats=["svg"])
     assert {f.stem for f in files} >= {"fig1_training_curves", "fig6_error_curves"}
     svg = (tmp_path / "figures" / "fig1_training_curves.svg").read_text()
     assert "plain-20" in svg and "resnet-20" in svg
