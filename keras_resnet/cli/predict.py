@@ -70,11 +70,13 @@ def predict(
     """
     check_model_path(click.get_current_context(), "model", model, weights)
     from keras_resnet.data import read_image
-    from keras_resnet.inference import load_predictor, load_pretrained_predictor
 
     # Read every image first: a bad file (unreadable, or over the
-    # decompression-bomb limit) is reported by name before the model loads.
+    # decompression-bomb limit) is reported by name before the model loads,
+    # and before Keras and its backend start (seconds).
     pixels = {path: read_image(path) for path in images}
+    from keras_resnet.inference import load_predictor, load_pretrained_predictor
+
     if weights is None:
         predictor = load_predictor(model)
     else:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from cli_process import keras_resnet
 from click.testing import CliRunner
+from import_blocker import blocked_python
 from PIL import Image
 
 from keras_resnet.cli import cli
@@ -205,9 +206,12 @@ def test_evaluate_on_a_dataset_with_other_classes(
 def test_predict_decompression_bomb_names_the_file(three_class_model, tmp_path):
     png_header(tmp_path / "huge.png", 14000, 14000)
     Image.new("RGB", (8, 8)).save(tmp_path / "fine.png")
-    done = keras_resnet(
-        "predict", three_class_model, "fine.png", "huge.png", cwd=tmp_path
-    )
+    # cli.py in a new process where Keras, TensorFlow and JAX cannot be
+    # imported: the images are read (and refused) before the model loads.
+    argv = ["cli.py", "predict", str(three_class_model), "fine.png", "huge.png"]
+    code = f"import runpy, sys; sys.argv = {argv!r}; "
+    code += f"runpy.run_path({str(REPO / 'cli.py')!r}, run_name='__main__')"
+    done = blocked_python(code, "keras", "tensorflow", "jax", cwd=tmp_path)
     line = error_line(done, 1)
     assert line.startswith("Error: image huge.png ")
     assert "decompression bombs" in line
