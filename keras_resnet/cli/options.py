@@ -569,17 +569,27 @@ def resolve_config(
 
 
 def _check_model_options(model: str, training: TrainingOptions) -> None:
-    """A usage error (exit 2) for a --model-option the builder does not take."""
+    """A usage error (exit 2) for a --model-option the builder does not take.
+
+    A built-in model is checked against its catalog entry, without importing
+    Keras; a model registered at run time against its builder.
+    """
     if not training.model_options:
         return
-    # Imported here: the registry imports keras, which --help does not need.
-    from keras_resnet.models import list_models
-    from keras_resnet.models.registry import check_builder_kwargs
+    from keras_resnet.models.catalog import CATALOG, check_arguments
 
-    if model not in list_models():
-        return  # the unknown model itself is reported when it is built
     try:
-        check_builder_kwargs(model, training.model_options)
+        if model in CATALOG:
+            accepted = CATALOG[model].arguments
+            if accepted is not None:
+                check_arguments(model, accepted, training.model_options)
+            return
+        # Imported here: the registry imports keras, which --help does not need.
+        from keras_resnet.models import list_models
+        from keras_resnet.models.registry import check_builder_kwargs
+
+        if model in list_models():  # else the unknown model is reported when built
+            check_builder_kwargs(model, training.model_options)
     except ValueError as error:
         raise click.BadParameter(
             without_received(error), param_hint="'--model-option'"
@@ -587,10 +597,16 @@ def _check_model_options(model: str, training: TrainingOptions) -> None:
 
 
 def _check_skip(model: str) -> None:
-    # Imported here: the registry imports keras, which --help does not need.
-    from keras_resnet.models import get_model_info
+    from keras_resnet.models.catalog import CATALOG
 
-    if not get_model_info(model).has_skip:
+    if model in CATALOG:  # a built-in model: no Keras needed
+        has_skip = CATALOG[model].has_skip
+    else:
+        # Imported here: the registry imports keras, which --help does not need.
+        from keras_resnet.models import get_model_info
+
+        has_skip = get_model_info(model).has_skip
+    if not has_skip:
         raise click.BadParameter(
             f"model {model!r} has no skip connections to switch.",
             param_hint="'--skip' / '--no-skip'",

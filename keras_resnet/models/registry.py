@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from keras_resnet.models.catalog import did_you_mean, filter_models
+from keras_resnet.models.catalog import check_arguments, did_you_mean, filter_models
 
 if TYPE_CHECKING:
     import keras
@@ -150,6 +150,24 @@ def get_model_info(name: str) -> ModelInfo:
         ) from None
 
 
+def builder_arguments(name: str) -> tuple[str, ...] | None:
+    """The keyword arguments a model's builder takes, in signature order.
+
+    None when the builder takes any keyword (``**kwargs``).
+
+    Raises:
+        ValueError: For an unknown model.
+    """
+    parameters = inspect.signature(get_model_info(name).builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return tuple(
+        key
+        for key, p in parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
+
+
 def check_builder_kwargs(name: str, kwargs: dict) -> None:
     """Raise ``ValueError`` for a keyword argument the builder does not take.
 
@@ -164,21 +182,9 @@ def check_builder_kwargs(name: str, kwargs: dict) -> None:
         ValueError: For an unknown model, or for the first argument the
             builder does not accept (the message lists those it does).
     """
-    parameters = inspect.signature(get_model_info(name).builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    accepted = [
-        key
-        for key, p in parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    unknown = [key for key in kwargs if key not in accepted]
-    if unknown:
-        key = unknown[0]
-        raise ValueError(
-            f"Model {name!r} has no argument {key!r}; it accepts: "
-            f"{', '.join(accepted)}. Received: {key}={kwargs[key]!r}"
-        )
+    accepted = builder_arguments(name)
+    if accepted is not None:
+        check_arguments(name, accepted, kwargs)
 
 
 def build_model(name: str, **kwargs) -> keras.Model:

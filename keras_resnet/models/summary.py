@@ -88,7 +88,12 @@ def measure(
         width_multiplier: Passed to each builder.
         num_classes: Passed to each builder.
     """
-    from keras_resnet.models.registry import build_model, get_model_info, list_models
+    from keras_resnet.models.registry import (
+        build_model,
+        builder_arguments,
+        get_model_info,
+        list_models,
+    )
 
     entries = {}
     for name in list_models() if names is None else names:
@@ -108,6 +113,7 @@ def measure(
             depth=name_depth(name) or layers,
             layers=layers,
             description=info.description,
+            arguments=builder_arguments(name),
         )
         del model
         keras.backend.clear_session()

@@ -3,9 +3,10 @@
 Every case checks the exit code (2 for a bad option, 1 for a bad file or
 dataset), exactly one ``Error:`` line naming the value or file, no traceback,
 and that nothing was written. One case per command runs ``python cli.py ...``
-in a fresh process as a user would; the others run the same command in this
-process (click's ``CliRunner``), where the answer is the same and no Keras
-start-up is paid again.
+in a fresh process as a user would (where the command answers before Keras
+starts, with Keras, TensorFlow and JAX unimportable, which proves it); the
+others run the same command in this process (click's ``CliRunner``), where
+the answer is the same and no Keras start-up is paid again.
 """
 
 import pathlib
@@ -146,14 +147,28 @@ def test_bad_fit_option_exits_2_naming_it(tmp_path, monkeypatch, args, expected)
     assert list(tmp_path.iterdir()) == []
 
 
+def without_keras(*args, cwd) -> subprocess.CompletedProcess:
+    """``python cli.py ARGS`` in a new process where Keras, TensorFlow and JAX
+    cannot be imported: for errors the command finds before they load."""
+    argv = ["cli.py", *map(str, args)]
+    code = f"import runpy, sys; sys.argv = {argv!r}; "
+    code += f"runpy.run_path({str(REPO / 'cli.py')!r}, run_name='__main__')"
+    return blocked_python(code, "keras", "tensorflow", "jax", cwd=cwd)
+
+
 def test_bad_fit_option_in_a_fresh_process(tmp_path):
-    done = keras_resnet(
+    # A built-in model's arguments are checked from the catalog, before Keras.
+    done = without_keras(
         "fit", "resnet18", "--dataset", "synthetic", "--model-option", "nosuchkw=3",
         "-o", "run", cwd=tmp_path,
     )  # fmt: skip
     assert error_line(done, 2).startswith(
         "Error: Invalid value for '--model-option': Model 'resnet18' has no "
         "argument 'nosuchkw'; it accepts: include_top,"
+    )
+    skip = without_keras("fit", "densenet121", "--no-skip", "-o", "run", cwd=tmp_path)
+    assert "model 'densenet121' has no skip connections to switch" in error_line(
+        skip, 2
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -206,12 +221,10 @@ def test_evaluate_on_a_dataset_with_other_classes(
 def test_predict_decompression_bomb_names_the_file(three_class_model, tmp_path):
     png_header(tmp_path / "huge.png", 14000, 14000)
     Image.new("RGB", (8, 8)).save(tmp_path / "fine.png")
-    # cli.py in a new process where Keras, TensorFlow and JAX cannot be
-    # imported: the images are read (and refused) before the model loads.
-    argv = ["cli.py", "predict", str(three_class_model), "fine.png", "huge.png"]
-    code = f"import runpy, sys; sys.argv = {argv!r}; "
-    code += f"runpy.run_path({str(REPO / 'cli.py')!r}, run_name='__main__')"
-    done = blocked_python(code, "keras", "tensorflow", "jax", cwd=tmp_path)
+    # The images are read (and refused) before the model loads.
+    done = without_keras(
+        "predict", three_class_model, "fine.png", "huge.png", cwd=tmp_path
+    )
     line = error_line(done, 1)
     assert line.startswith("Error: image huge.png ")
     assert "decompression bombs" in line

@@ -12,6 +12,7 @@ from keras_resnet.models.catalog import (
     filter_models,
     name_depth,
 )
+from keras_resnet.models.registry import builder_arguments
 
 
 def test_catalog_holds_every_registered_model_with_its_metadata():
@@ -23,6 +24,10 @@ def test_catalog_holds_every_registered_model_with_its_metadata():
             info.has_skip,
             info.description,
         ), name
+        # What the command line checks --model-option against without Keras.
+        assert entry.arguments == builder_arguments(name), name
+        assert "width_multiplier" in entry.arguments
+        assert ("use_skip" in entry.arguments) == entry.has_skip
 
 
 @pytest.mark.slow
