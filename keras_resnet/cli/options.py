@@ -42,6 +42,7 @@ from keras_resnet.train.config import (
     SCHEDULES,
     STRATEGIES,
     TrainConfig,
+    check_strategy_backend,
     read_yaml,
 )
 
@@ -546,7 +547,8 @@ def resolve_config(
         click.BadParameter: ``--skip/--no-skip`` for a model without skip
             connections, or a ``--model-option`` its builder does not take
             (usage errors, exit 2).
-        ValueError: An invalid combination of values.
+        ValueError: An invalid combination of values, or a strategy the
+            backend Keras will use cannot run (found before Keras starts).
     """
     source = "the command line"
     values: dict[str, Any] = {}
@@ -565,7 +567,11 @@ def resolve_config(
     if training.normalization is not None:
         model_options["normalization"] = training.normalization
     values["model_options"] = model_options
-    return TrainConfig.from_dict(values, source=source)
+    config = TrainConfig.from_dict(values, source=source)
+    from keras_resnet.cli import keras_backend
+
+    check_strategy_backend(config.strategy, keras_backend())
+    return config
 
 
 def _check_model_options(model: str, training: TrainingOptions) -> None:

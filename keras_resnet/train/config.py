@@ -42,6 +42,29 @@ def check_strategy(name) -> None:
     check_choice("strategy", name, STRATEGIES)
 
 
+def check_strategy_backend(name: str, backend: str) -> None:
+    """Raise ``ValueError`` for a strategy the Keras backend cannot run.
+
+    Keras-free: the engine passes ``keras.backend.backend()``, the command
+    line the backend Keras will pick, so it refuses before Keras starts.
+
+    Args:
+        name: A strategy of ``STRATEGIES``.
+        backend: ``"tensorflow"``, ``"jax"``, ...
+    """
+    if name == "data_parallel" and backend != "jax":
+        raise ValueError(
+            f"strategy data_parallel needs the jax backend (KERAS_BACKEND=jax), "
+            f"not {backend}; on one TensorFlow host use mirrored. "
+            f"Received: strategy={name!r}"
+        )
+    if name == "mirrored" and backend != "tensorflow":
+        raise ValueError(
+            "strategy mirrored needs the tensorflow backend; on jax use "
+            f"data_parallel. Received: strategy={name!r}"
+        )
+
+
 _NON_NEGATIVE = (
     "weight_decay",
     "warmup_epochs",

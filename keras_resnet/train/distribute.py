@@ -29,7 +29,11 @@ import numpy as np
 
 from keras_resnet.errors import TrainingError
 from keras_resnet.inference import pad_to_equal_batches, predict_in_equal_batches
-from keras_resnet.train.config import REMOVED_STRATEGIES, check_strategy
+from keras_resnet.train.config import (
+    REMOVED_STRATEGIES,
+    check_strategy,
+    check_strategy_backend,
+)
 
 # A process that sends no heartbeat for this long counts as lost, and the
 # runtime then stops every other process (JAX's own default is 100 s).
@@ -64,13 +68,7 @@ def setup(strategy: str, batch_size: int) -> None:
     check_strategy(strategy)
     if strategy != "data_parallel":
         return
-    backend = keras.backend.backend()
-    if backend != "jax":
-        raise ValueError(
-            f"strategy data_parallel needs the jax backend (KERAS_BACKEND=jax), "
-            f"not {backend}; on one TensorFlow host use mirrored. "
-            f"Received: strategy={strategy!r}"
-        )
+    check_strategy_backend(strategy, keras.backend.backend())
     _initialize()
     devices = len(keras.distribution.list_devices())
     processes = process_count()
@@ -107,12 +105,8 @@ def resolve_strategy(name: str):
         )
         keras.distribution.set_distribution(distribution)
         return distribution
+    check_strategy_backend(name, keras.backend.backend())
     if keras.backend.backend() != "tensorflow":
-        if name == "mirrored":
-            raise ValueError(
-                "strategy mirrored needs the tensorflow backend; on jax use "
-                f"data_parallel. Received: strategy={name!r}"
-            )
         return None
     import tensorflow as tf
 

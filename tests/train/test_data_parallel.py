@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from import_blocker import blocked_python
 from jax_env import FAST_XLA, compilation_cache
 from train_helpers import REPO, run_python
 
@@ -256,14 +257,15 @@ def test_batch_not_divisible_by_the_devices_is_refused():
 
 
 def test_data_parallel_on_tensorflow_is_refused_in_one_line(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run(
-        [sys.executable, "-c", CLI, "fit", *FLAGS, "--dataset=synthetic"]
-        + [f"--output-dir={tmp_path / 'run'}"],
+    # Refused before Keras starts: in a process where it cannot be imported.
+    result = blocked_python(
+        CLI,
+        "keras",
+        "tensorflow",
+        "jax",
+        args=["fit", *FLAGS, "--dataset=synthetic", f"--output-dir={tmp_path / 'run'}"],
         cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"},
         timeout=120,
     )
     assert result.returncode == 1

@@ -3,7 +3,9 @@ must be set up before TensorFlow initializes), and the removed multiworker
 strategy. Multi-process training: test_data_parallel.py."""
 
 import json
+import re
 
+import keras
 import pytest
 from click.testing import CliRunner
 from train_helpers import run_python
@@ -80,3 +82,31 @@ def test_config_refuses_multiworker_naming_data_parallel():
     assert message.endswith("Received: strategy='multiworker'")
     with pytest.raises(ValueError, match="must be one of auto, default, mirrored"):
         TrainConfig(model="mini_resnet", strategy="nccl")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "backend", "message"),
+    [
+        ("data_parallel", "tensorflow", "needs the jax backend (KERAS_BACKEND=jax)"),
+        ("data_parallel", "torch", "not torch; on one TensorFlow host use mirrored"),
+        ("mirrored", "jax", "needs the tensorflow backend; on jax use data_parallel"),
+    ],
+)
+def test_a_strategy_the_backend_cannot_run_is_refused(strategy, backend, message):
+    from keras_resnet.train.config import check_strategy_backend
+
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        check_strategy_backend(strategy, backend)
+    assert str(info.value).endswith(f"Received: strategy={strategy!r}")
+    for fine in (("data_parallel", "jax"), ("mirrored", "tensorflow"), ("auto", "jax")):
+        check_strategy_backend(*fine)
+
+
+def test_the_library_refuses_data_parallel_on_tensorflow_too():
+    # The command line refuses it before Keras starts (test_data_parallel);
+    # train() checks the backend Keras really has.
+    from keras_resnet.train import distribute
+
+    assert keras.backend.backend() == "tensorflow"
+    with pytest.raises(ValueError, match="data_parallel needs the jax backend"):
+        distribute.setup("data_parallel", 32)
