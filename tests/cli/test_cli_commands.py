@@ -175,15 +175,27 @@ def test_unloadable_model_is_one_line_without_debug(tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-@pytest.mark.slow
 def test_debug_traceback_in_a_real_process(tmp_path):
-    bad = tmp_path / "bad.keras"
-    bad.write_text("not a zip")
-    image = write_image(tmp_path / "red.png", (255, 0, 0))
-    args = [sys.executable, str(REPO / "cli.py"), "--debug", "predict", bad, image]
-    debug = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert debug.returncode == 1
-    assert "Traceback" in debug.stderr
+    # An image that does not decode: predict refuses it before loading the
+    # model (so before Keras starts); with --debug as a Python traceback
+    # ending in the library's error, without it as one line.
+    (tmp_path / "notes.png").write_text("not an image")
+    model = tmp_path / "model.keras"
+    model.write_text("never loaded")
+    command = [sys.executable, str(REPO / "cli.py"), "predict", model, "notes.png"]
+    plain = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    command.insert(2, "--debug")
+    debug = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert plain.returncode == debug.returncode == 1
+    assert plain.stderr.startswith("Error: cannot decode image notes.png")
+    assert "Traceback" not in plain.stderr
+    assert debug.stderr.startswith("Traceback (most recent call last):")
+    last = debug.stderr.strip().splitlines()[-1]
+    assert last.startswith("keras_resnet.errors.DataError: cannot decode image")
 
 
 # -- fit -------------------------------------------------------------------------
