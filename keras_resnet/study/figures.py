@@ -42,6 +42,8 @@ MODEL_COLORS = {
 }
 _SPARE_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 EMPHASISED = ("resnet18", "resnet18_noskip")
+# The PNG's resolution (the vector formats use the figure's own).
+PNG_DPI = 120
 # Metadata that would differ between two drawings of the same runs.
 _NO_DATE = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 # Shortcut convolutions: hollow markers off the main-path line.
@@ -442,17 +444,29 @@ def _positive(value) -> float:
 
 
 def _save(figure: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
-    paths = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
+    """Write ``figure`` in each format, laid out once whatever the formats.
+
+    Constrained layout costs as much as drawing and would run again for
+    every format, with text measured by that format's renderer: it runs
+    once, as the PNG draw does it (Agg at ``PNG_DPI``), and every format
+    keeps those places. So a file's bytes do not depend on the other
+    formats asked for.
+    """
+    drawn = sorted(formats, key=lambda fmt: fmt != "png")  # the PNG lays out
+    if drawn[0] != "png":
+        dpi = figure.get_dpi()
+        figure.set_dpi(PNG_DPI)
+        figure.draw_without_rendering()
+        figure.set_dpi(dpi)
+        figure.set_layout_engine("none")
+    paths = {}
+    for fmt in drawn:
+        path = paths[fmt] = stem.with_suffix(f".{fmt}")
         # No creation date, and fixed element ids in the SVG, so redrawing
         # the same runs gives byte-identical files.
         with matplotlib.rc_context({"svg.hashsalt": "keras-resnet"}):
             figure.savefig(
-                path, dpi=120 if fmt == "png" else None, metadata=_NO_DATE[fmt]
+                path, dpi=PNG_DPI if fmt == "png" else None, metadata=_NO_DATE[fmt]
             )
-        # Constrained layout costs as much as drawing, and would run again
-        # for every format: later formats keep the places the first one got.
         figure.set_layout_engine("none")
-        paths.append(path)
-    return paths
+    return [paths[fmt] for fmt in formats]

@@ -15,6 +15,7 @@ from study_helpers import (
 
 from keras_resnet import list_models
 from keras_resnet.cli import cli
+from keras_resnet.study import load_run, write_results
 
 TINY = ["--dataset", "synthetic", "--epochs", "2", "--width-multiplier", "0.0625"]
 
@@ -165,28 +166,31 @@ def fake_study(folder, models=("resnet18_noskip", "resnet18")):
 
 
 def test_plot_cli_draws_each_format_asked_for_byte_for_byte_again(tmp_path):
+    # The vector formats (PNG: every other plot test, and redrawn byte for
+    # byte in test_study_end_to_end).
     study = fake_study(tmp_path / "study")
-    formats = ["--format", "svg", "--format", "pdf", "--format", "png"]
-    first = invoke("plot", str(study), "--output", str(tmp_path / "a"), *formats)
+    first = invoke(
+        "plot", str(study), "--output", str(tmp_path / "a"), "--format", "pdf",
+        "--format", "svg",
+    )  # fmt: skip
     assert first.exit_code == 0, first.output
     files = [pathlib.Path(line) for line in first.output.split()]
-    check_figure_files(files, formats=("svg", "pdf", "png"))
+    check_figure_files(files, formats=("pdf", "svg"))
     # Each figure's formats in the order asked for.
-    assert [f.suffix for f in files[:3]] == [".svg", ".pdf", ".png"]
-    # Drawn again elsewhere: the same bytes (no dates, fixed SVG ids).
-    again = invoke("plot", str(study), "--output", str(tmp_path / "b"), *formats)
+    assert [f.suffix for f in files[:4]] == [".pdf", ".svg", ".pdf", ".svg"]
+    # Drawn again elsewhere, in another order: the same bytes (no dates,
+    # fixed SVG ids, and one layout whatever the formats). A repeated format
+    # is drawn once.
+    again = invoke(
+        "plot", str(study), "--output", str(tmp_path / "b"), "--format", "svg",
+        "--format", "pdf", "--format", "svg",
+    )  # fmt: skip
     assert again.exit_code == 0, again.output
+    names = [pathlib.Path(line).name for line in again.output.split()]
+    assert names[:2] == [files[1].name, files[0].name]
+    assert sorted(names) == sorted(path.name for path in files)
     for path in files:
         assert (tmp_path / "b" / path.name).read_bytes() == path.read_bytes(), path
-    # The default is one PNG per figure; a repeated format is drawn once.
-    default = invoke("plot", str(study), "--output", str(tmp_path / "c"))
-    twice = invoke(
-        "plot", str(study), "--output", str(tmp_path / "d"), "--format", "png",
-        "--format", "png",
-    )  # fmt: skip
-    for result in (default, twice):
-        assert result.exit_code == 0, result.output
-        check_figure_files(result.output.split())
 
 
 def test_plot_cli_refuses_an_unknown_format_before_drawing(tmp_path):
@@ -198,32 +202,40 @@ def test_plot_cli_refuses_an_unknown_format_before_drawing(tmp_path):
     assert not (study / "figures").exists()
 
 
-def test_plot_report_embeds_the_png_else_the_svg_and_links_a_pdf(tmp_path):
-    study = fake_study(tmp_path / "study")
-    report = study / "report.md"
-    for formats, line in (
-        (["pdf", "svg"], "![fig1_training_curves](figures/fig1_training_curves.svg)"),
-        (["pdf"], "[fig1_training_curves](figures/fig1_training_curves.pdf)"),
-        (["svg", "png"], "![fig1_training_curves](figures/fig1_training_curves.png)"),
+def test_report_embeds_each_figures_png_else_its_svg_and_links_a_pdf(tmp_path):
+    runs = [load_run(write_fake_run(tmp_path / "runs" / "resnet18", "resnet18"))]
+    folder = tmp_path / "figures"
+    for suffixes, line in (
+        ((".pdf", ".svg"), "![fig1_curves](figures/fig1_curves.svg)"),
+        ((".pdf",), "[fig1_curves](figures/fig1_curves.pdf)"),
+        ((".svg", ".png", ".pdf"), "![fig1_curves](figures/fig1_curves.png)"),
     ):
-        args = [arg for fmt in formats for arg in ("--format", fmt)]
-        result = invoke("plot", str(study), "--report", *args)
-        assert result.exit_code == 0, result.output
-        lines = report.read_text().splitlines()
-        assert line in lines, formats
-        # One entry per figure, whatever the number of formats.
-        assert sum("fig1_training_curves" in x for x in lines) == 1
+        figures = [folder / f"{stem}{suffix}" for stem in ("fig1_curves", "fig2")
+                   for suffix in suffixes]  # fmt: skip
+        write_results(runs, tmp_path, figures=figures)
+        lines = (tmp_path / "report.md").read_text().splitlines()
+        assert line in lines, suffixes
+        # One entry per figure, in the figures' order, whatever the formats.
+        shown = [x for x in lines if x.startswith(("![fig", "[fig"))]
+        assert [x.split("]")[0].lstrip("![") for x in shown] == ["fig1_curves", "fig2"]
 
 
-def test_compare_cli_draws_the_figure_formats_asked_for(tmp_path, fake_trainer):
+def test_compare_cli_passes_the_figure_formats(tmp_path, fake_trainer, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(
+        "keras_resnet.study.comparison.plot_records",
+        lambda runs, folder, formats: drawn.append(formats) or [],
+    )
     out = tmp_path / "study"
     result = invoke(
         "compare", "--models", "resnet18,resnet18_noskip", *TINY, "--output",
-        str(out), "--figure-format", "svg", "-q",
+        str(out), "--figure-format", "svg", "--figure-format", "pdf", "-q",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    check_figure_files(sorted((out / "figures").iterdir()), formats=("svg",))
-    assert "Figures: " + str(out / "figures") + " (7 files)" in result.output
+    assert drawn == [("svg", "pdf")]
+    default = invoke("compare", "--models", "resnet18", *TINY, "-o", str(out), "-q")
+    assert default.exit_code == 0, default.output
+    assert drawn[-1] == ("png",)
     refused = invoke(
         "compare", *TINY, "-o", str(tmp_path / "x"), "--figure-format", "eps"
     )
