@@ -80,7 +80,7 @@ def measure(
     """Build each model on 32x32x3 inputs and describe it.
 
     Imports Keras; at the defaults, all models take about 15-30 s on two CPU
-    cores. Generates and tests ``CATALOG``, and serves ``keras-resnet
+    cores (no weights are initialized: only shapes are counted). Generates and tests ``CATALOG``, and serves ``keras-resnet
     models`` for other arguments.
 
     Args:
@@ -98,12 +98,15 @@ def measure(
     entries = {}
     for name in list_models() if names is None else names:
         info = get_model_info(name)
-        model = build_model(
-            name,
-            input_shape=INPUT_SHAPE,
-            width_multiplier=width_multiplier,
-            num_classes=num_classes,
-        )
+        # Counting needs shapes, not values: in a stateless scope Keras
+        # leaves the variables uninitialized (no initializer runs).
+        with keras.StatelessScope():
+            model = build_model(
+                name,
+                input_shape=INPUT_SHAPE,
+                width_multiplier=width_multiplier,
+                num_classes=num_classes,
+            )
         layers = count_depth(model)
         entries[name] = CatalogEntry(
             family=info.family,
