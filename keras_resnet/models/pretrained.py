@@ -42,6 +42,7 @@ from keras_resnet._validation import fail
 # The table is Keras-free data (``keras-resnet models`` shows it without
 # importing Keras); this module loads what it names.
 from keras_resnet.models.catalog import (  # noqa: F401 (re-exported)
+    BUILDER_ARGUMENTS,
     PRETRAINED,
     PretrainedWeights,
     weights_choices,
@@ -54,19 +55,9 @@ WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_GLOB = "*.weights.h5"
 WEIGHTS_SUFFIX = ".weights.h5"
 # Builder arguments that say how a model is used, not what its weights are:
-# a set of weights fixes every other argument (``arguments``).
-USAGE_ARGUMENTS = frozenset(
-    {
-        "include_top",
-        "input_shape",
-        "input_tensor",
-        "pooling",
-        "num_classes",
-        "classifier_activation",
-        "weights",
-        "name",
-    }
-)
+# a set of weights fixes every other argument (``arguments``). Of the ones
+# every builder takes, width and normalization shape the weights.
+USAGE_ARGUMENTS = frozenset(BUILDER_ARGUMENTS) - {"width_multiplier", "normalization"}
 _HASH_CHUNK = 1 << 20
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 import keras
 
 from keras_resnet.models.catalog import (
+    BUILDER_ARGUMENTS,
     INPUT_SHAPE,
     NUM_CLASSES,
     WIDTH_MULTIPLIER,
@@ -116,11 +117,19 @@ def measure(
             depth=name_depth(name) or layers,
             layers=layers,
             description=info.description,
-            arguments=builder_arguments(name),
+            options=_options(builder_arguments(name)),
         )
         del model
         keras.backend.clear_session()
     return entries
+
+
+def _options(arguments: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The arguments beyond ``BUILDER_ARGUMENTS`` (a builder lacking one of
+    those is not described by a catalog entry: test_catalog checks)."""
+    if arguments is None:
+        return None
+    return tuple(name for name in arguments if name not in BUILDER_ARGUMENTS)
 
 
 def _source(entries: Mapping[str, CatalogEntry]) -> str:

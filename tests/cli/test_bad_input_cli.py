@@ -109,7 +109,7 @@ def png_header(path, width, height):
         (
             ["--model-option", "nosuchkw=3"],
             "Error: Invalid value for '--model-option': Model 'resnet18' has no "
-            "argument 'nosuchkw'; it accepts: include_top,",
+            "argument 'nosuchkw'; it accepts: classifier_activation, include_top,",
         ),
         (
             ["--width-multiplier", "nan"],
@@ -164,7 +164,7 @@ def test_bad_fit_option_in_a_fresh_process(tmp_path):
     )  # fmt: skip
     assert error_line(done, 2).startswith(
         "Error: Invalid value for '--model-option': Model 'resnet18' has no "
-        "argument 'nosuchkw'; it accepts: include_top,"
+        "argument 'nosuchkw'; it accepts: classifier_activation, include_top,"
     )
     skip = without_keras("fit", "densenet121", "--no-skip", "-o", "run", cwd=tmp_path)
     assert "model 'densenet121' has no skip connections to switch" in error_line(
