@@ -195,8 +195,8 @@ def channel_stats(
     """Per-channel mean and standard deviation in pixel units.
 
     uint8 images (what every source decodes to) are counted per channel and
-    value (``np.bincount``, three times faster than summing squares); other
-    dtypes are summed in float64. Both work over chunks, so 50,000 CIFAR
+    value (``np.bincount``: no float copy, no squares); other dtypes are
+    summed in float64. Both work over chunks, so 50,000 CIFAR
     images need no full-size copy, and both sums are exact for uint8, so the
     two give the same numbers.
     """

@@ -81,8 +81,9 @@ def measure(
     """Build each model on 32x32x3 inputs and describe it.
 
     Imports Keras; at the defaults, all models take about 15-30 s on two CPU
-    cores (no weights are initialized: only shapes are counted). Generates and tests ``CATALOG``, and serves ``keras-resnet
-    models`` for other arguments.
+    cores (no weights are initialized: only shapes are counted). Generates
+    and tests ``CATALOG``, and serves ``keras-resnet models`` for other
+    arguments.
 
     Args:
         names: Registered model names (default: all).

@@ -2,9 +2,9 @@
 
 Every figure is written as PNG, or in the formats asked for (PNG, SVG,
 PDF), byte for byte the same when the same runs are drawn again. A model
-keeps the same colour in
-every figure. Figures are built on ``matplotlib.figure.Figure`` directly, so
-nothing touches pyplot's global state or needs a display.
+keeps the same colour in every figure. Figures are built on
+``matplotlib.figure.Figure`` directly, so nothing touches pyplot's global
+state or needs a display.
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ def plot_runs(
         run_dirs: Run directories, ``compare`` output folders, or folders of
             run directories (see ``keras_resnet.study.runs.find_runs``).
         output_dir: Folder for the figure files (created if needed).
-        formats: File formats of each figure (``study.formats.FORMATS``: ``"png"``,
-            ``"svg"``, ``"pdf"``), in the order they are written.
+        formats: File formats of each figure, in the order listed
+            (``keras_resnet.study.formats.FORMATS``: ``"png"``, ``"svg"``,
+            ``"pdf"``).
 
     Returns:
         The files written: Fig. 1 training curves, Fig. 2 validation curves,
@@ -79,8 +80,8 @@ def plot_runs(
         emphasised; only when a run is labelled ``resnet18`` or
         ``resnet18_noskip``), Fig. 6 training and validation error of the
         plain and the residual nets side by side (He et al. 2016, Fig. 6),
-        each in every format of ``formats``; and, when a run recorded the norms of the
-        training gradients (``train`` in ``gradient_norms.json``),
+        each in every format of ``formats``; and, when a run recorded the
+        norms of the training gradients (``train`` in ``gradient_norms.json``),
         ``fig3_training_gradient_norms``. Layers are placed by role
         (``keras_resnet.study.gradients.layer_layout``).
 
