@@ -105,8 +105,9 @@ def resolve_strategy(name: str):
         )
         keras.distribution.set_distribution(distribution)
         return distribution
-    check_strategy_backend(name, keras.backend.backend())
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    check_strategy_backend(name, backend)
+    if backend != "tensorflow":
         return None
     import tensorflow as tf
 

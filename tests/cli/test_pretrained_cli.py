@@ -2,8 +2,9 @@
 
 A fresh process registers a tiny test entry beside the shipped ones (a
 two-class ResNet-8 at 1/8 width, classes cat and dog: seconds, where the
-shipped weights need the CIFAR-10 test set) and then runs the command line (``cli_process.CLI_CALLS``: several calls in one process);
-results are checked against the same model computed in this process.
+shipped weights need the CIFAR-10 test set) and then runs the command line
+(``cli_process.CLI_CALLS``: several calls in one process); results are
+checked against the same model computed in this process.
 """
 
 import json
