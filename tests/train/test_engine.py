@@ -11,6 +11,8 @@ from jax_env import FAST_XLA
 from train_helpers import KILL_OR_RESUME, resume_config, run_python, tiny_config
 
 from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
+from keras_resnet.models import build_model
+from keras_resnet.models.pretrained import write_pretrained
 from keras_resnet.run_layout import HISTORY_KEYS
 from keras_resnet.train import evaluate, train
 from keras_resnet.train.optim import build_schedule
@@ -247,6 +249,25 @@ def test_mixed_precision_and_xla_paths(
     assert model.get_layer("stem_conv").kernel.dtype == "float32"
     assert model.output.dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # restored
+    # Shipping the run's weights (write_pretrained, as for the reference
+    # run's) gives a float32 model holding the run's float32 weights exactly.
+    path = tmp_path / "shipped.weights.h5"
+    fields = write_pretrained(result.run_dir, path)
+    shipped = build_model(
+        fields["model"],
+        weights=str(path),
+        num_classes=len(fields["class_names"]),
+        **fields["arguments"],
+    )
+    assert shipped.get_layer("stem_conv").compute_dtype == "float32"
+    compared = 0
+    for layer in shipped.layers:
+        for mine, run in zip(
+            layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(mine, run)
+            compared += 1
+    assert compared > 10
 
 
 @pytest.mark.slow
