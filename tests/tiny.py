@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 # A ResNet-8 (one block per stage) at 1/8 width on a few hundred synthetic
 # 32x32 images: 6 steps per epoch, a few seconds per run.
 TINY: dict[str, Any] = dict(
@@ -102,3 +104,16 @@ def tiny_model(name: str = "mini_resnet", **kwargs: Any):
         kwargs.setdefault("blocks_per_stage", 1)
     keras.utils.set_random_seed(1)
     return keras_resnet.build_model(name, **kwargs)
+
+
+def assert_same_weights(model, reference, *, skip=()):
+    """Every weighted layer of ``reference`` (but ``skip``) equal in ``model``."""
+    compared = 0
+    for layer in reference.layers:
+        if not layer.weights or layer.name in skip:
+            continue
+        mine = model.get_layer(layer.name).get_weights()
+        for a, b in zip(mine, layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        compared += 1
+    assert compared > 10

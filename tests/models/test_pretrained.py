@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from cli_process import keras_resnet as run_cli
 from jax_env import FAST_XLA
+from tiny import assert_same_weights
 
 import keras_resnet
 from keras_resnet.errors import RunDirectoryError
@@ -119,19 +120,6 @@ def raw_pixels(count=4, size=(32, 32)) -> np.ndarray:
 
 def normalized(pixels) -> np.ndarray:
     return (pixels - np.array(MEAN)) / np.array(STD)
-
-
-def assert_same_weights(model, reference, *, skip=()):
-    """Every weighted layer of ``reference`` (but ``skip``) equal in ``model``."""
-    compared = 0
-    for layer in reference.layers:
-        if not layer.weights or layer.name in skip:
-            continue
-        mine = model.get_layer(layer.name).get_weights()
-        for a, b in zip(mine, layer.get_weights(), strict=True):
-            np.testing.assert_array_equal(a, b)
-        compared += 1
-    assert compared > 10
 
 
 def test_weights_equal_the_file_layer_by_layer(entry, reference):

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 from jax_env import FAST_XLA
+from tiny import assert_same_weights
 from train_helpers import KILL_OR_RESUME, resume_config, run_python, tiny_config
 
 from keras_resnet.errors import RunDirectoryError, TrainingError, TrainingInterrupted
@@ -260,14 +261,7 @@ def test_mixed_precision_and_xla_paths(
         **fields["arguments"],
     )
     assert shipped.get_layer("stem_conv").compute_dtype == "float32"
-    compared = 0
-    for layer in shipped.layers:
-        for mine, run in zip(
-            layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True
-        ):
-            np.testing.assert_array_equal(mine, run)
-            compared += 1
-    assert compared > 10
+    assert_same_weights(model, shipped)
 
 
 @pytest.mark.slow
