@@ -316,7 +316,7 @@ def keras_worker(args) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     import keras
 
-    from keras_resnet.train import onednn
+    from keras_resnet.models.layers import avoid_strided_1x1_bug, onednn_enabled
 
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy(args.precision)
@@ -329,10 +329,10 @@ def keras_worker(args) -> dict:
         )
     else:
         model = _common.build_plain_keras_resnet(args.model, args.width_multiplier)
-    # What train() does: narrow strided 1x1 convolutions (below 16 input
-    # channels, i.e. only at --width-multiplier < 1 here) avoid a oneDNN
-    # kernel bug; at full width no layer changes.
-    avoided = onednn.avoid_strided_1x1_bug(model)
+    # What the builders (and train()) do: narrow strided 1x1 convolutions
+    # (below 16 input channels, i.e. only at --width-multiplier < 1 here)
+    # avoid a oneDNN kernel bug; at full width no layer changes.
+    avoided = avoid_strided_1x1_bug(model)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss="sparse_categorical_crossentropy",
@@ -350,7 +350,7 @@ def keras_worker(args) -> dict:
     return {
         "params": params,
         "framework": f"keras {keras.__version__} / {args.backend}",
-        "onednn": onednn.onednn_enabled(),
+        "onednn": onednn_enabled(),
         "strided_1x1_workaround": len(avoided),
         **timing,
     }
@@ -412,8 +412,8 @@ def refuse_narrow_strided_1x1(model, width_multiplier: float) -> None:
 
     On CPU, a strided 1x1 convolution on channels_last data with fewer input
     channels than oneDNN's SIMD block (8 floats on AVX2, 16 on AVX-512)
-    reaches the weight-gradient kernel that ``keras_resnet.train.onednn``
-    works around (oneDNN issue 6035): PyTorch aborts with "double free or
+    reaches the weight-gradient kernel that
+    ``keras_resnet.models.layers.avoid_strided_1x1_bug`` works around (oneDNN issue 6035): PyTorch aborts with "double free or
     corruption" or hangs. Such layers exist only at ``--width-multiplier``
     < 1 (ResNet-20 at 0.125 has 2 channels there).
     """

@@ -36,6 +36,7 @@ from keras_resnet.models.blocks import (
     classifier_head,
 )
 from keras_resnet.models.catalog import check_width_multiplier
+from keras_resnet.models.layers import avoid_strided_1x1_bug
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
 MIN_SIZE = 32
@@ -292,7 +293,9 @@ def assemble(
     """Wire the input, ``stack`` and the classifier head; load weights.
 
     The body-agnostic half of every builder: ``stack`` maps the input tensor
-    to the final feature map, the rest follows keras.applications.
+    to the final feature map, the rest follows keras.applications. The
+    model's narrow strided 1x1 convolutions avoid a oneDNN kernel bug
+    (``keras_resnet.models.layers.avoid_strided_1x1_bug``).
 
     Args:
         stack: Function mapping the input tensor to the final feature map.
@@ -326,6 +329,8 @@ def assemble(
     model = keras.Model(model_inputs, outputs, name=name)
     if options["weights"] is not None:
         _load_weights(model, options["weights"])
+    # With oneDNN on, plain model.fit would otherwise reach a wrong kernel.
+    avoid_strided_1x1_bug(model)
     return model
 
 

@@ -18,6 +18,19 @@ loads after ``import keras_resnet`` (which registers the class, see
 ``keras_resnet/__init__.py``). The training engine saves every ``.keras``
 file through :func:`to_stock_layers`, so the files of a run hold Keras'
 own layer and load in plain Keras without this package.
+
+:func:`avoid_strided_1x1_bug` keeps narrow strided 1x1 convolutions away
+from a oneDNN kernel that gets their weight gradient wrong and writes past
+its workspace (https://github.com/uxlfoundation/oneDNN/issues/6035, open):
+the AVX2/AVX-512 weight-gradient kernel of a 1x1 convolution with stride
+> 1 on channels-last inputs with fewer input channels than its SIMD block
+(8 floats on AVX2, 16 on AVX-512), such as the projection shortcuts of a
+narrow ``mini_resnet``. TensorFlow runs it whenever oneDNN is on, as it is
+by default on AVX-512 CPUs. Every builder of the package applies the
+workaround to the model it returns (``assemble``), so such a model trains
+correctly with plain ``model.fit``; ``train()`` applies it again to
+whatever it trains. It changes no configuration and no weight: saved files
+are the same.
 """
 
 from __future__ import annotations
@@ -153,3 +166,86 @@ def build_normalization(
     return keras.layers.Normalization(
         mean=mean, variance=[s * s for s in std], name="normalization"
     )
+
+
+# The largest SIMD block of the buggy kernel (AVX-512: 16 floats).
+_SAFE_INPUT_CHANNELS = 16
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its CPU ops with oneDNN (None when the Keras
+    backend is not TensorFlow, or TensorFlow cannot say)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    try:
+        # TensorFlow's own switch (the one behind "oneDNN custom operations
+        # are on"); there is no public equivalent.
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def avoid_strided_1x1_bug(model: keras.Model) -> list[str]:
+    """Compute narrow strided 1x1 convolutions of ``model`` without the
+    oneDNN kernel that gets their weight gradient wrong.
+
+    Each built ``Conv2D`` with a 1x1 kernel, stride > 1, channels-last data
+    and fewer than 16 input channels computes ``conv(x[:, ::s, ::s],
+    stride 1)`` instead: the same outputs (a 1x1 window never pads), the
+    same weights and config, so saved files do not change. Only the layer
+    objects of this process change, and only while oneDNN is on: a model
+    cloned or loaded from a file needs the call again. A second call
+    changes nothing more. The package's builders call it on every model
+    they return; call it on a model from elsewhere before training it.
+
+    Args:
+        model: The model to be trained (nested models included).
+
+    Returns:
+        The names of the layers changed (empty when oneDNN is off).
+    """
+    if not onednn_enabled():
+        return []
+    changed = []
+    for layer in _leaf_layers(model):
+        if _at_risk(layer):
+            layer.convolution_op = _strided_slice_conv(layer)
+            changed.append(layer.name)
+    return changed
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def _at_risk(layer) -> bool:
+    return (
+        type(layer) is keras.layers.Conv2D
+        and layer.built
+        and tuple(layer.kernel_size) == (1, 1)
+        and tuple(layer.strides) != (1, 1)
+        and tuple(layer.dilation_rate) == (1, 1)
+        and layer.groups == 1
+        and layer.data_format == "channels_last"
+        and layer.kernel.shape[2] < _SAFE_INPUT_CHANNELS
+    )
+
+
+def _strided_slice_conv(layer):
+    rows, columns = layer.strides
+
+    def convolution_op(inputs, kernel):
+        return keras.ops.conv(
+            inputs[:, ::rows, ::columns, :],
+            kernel,
+            strides=1,
+            padding="valid",
+            data_format="channels_last",
+        )
+
+    return convolution_op

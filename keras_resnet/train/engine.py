@@ -30,6 +30,7 @@ from keras_resnet.callbacks import (
 from keras_resnet.data.splits import balanced_indices
 from keras_resnet.errors import TrainingError, TrainingInterrupted
 from keras_resnet.models import build_model, count_flops, count_trainable_params
+from keras_resnet.models.layers import avoid_strided_1x1_bug
 from keras_resnet.train import distribute, onednn, rundir
 from keras_resnet.train.config import TrainConfig, load_splits
 from keras_resnet.train.evaluate import summarize
@@ -155,8 +156,9 @@ def _run(config, run_dir, state, started, callbacks, *, clear) -> RunResult:
             splits,
             steps,
         )
-    # Before the first step: the engine's answer to a oneDNN kernel bug.
-    onednn.avoid_strided_1x1_bug(classifier)
+    # The builders route their models around a oneDNN kernel bug; a model
+    # registered by the user, or layers added here, may not be.
+    avoid_strided_1x1_bug(classifier)
     onednn.warn_if_off()
     initial_epoch = _restore(model, state)
     if clear:

@@ -15,8 +15,8 @@ from keras_resnet.models import (
     register_model,
 )
 from keras_resnet.models.catalog import CATALOG
+from keras_resnet.models.layers import onednn_enabled
 from keras_resnet.models.resnet import BLOCK_TYPES
-from keras_resnet.train.onednn import avoid_strided_1x1_bug
 
 ALL = keras_resnet.list_models()
 TINY = {"width_multiplier": 0.125}
@@ -167,11 +167,6 @@ def test_larger_input_logits_and_one_training_step(arch):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         run_eagerly=True,
     )
-    # These narrow test widths have strided 1x1 shortcuts with fewer than 16
-    # input channels: with oneDNN on (TensorFlow's default on AVX-512) their
-    # weight gradient hits oneDNN's out-of-bounds kernel and can crash the
-    # process, so train as train() does, with the workaround.
-    avoid_strided_1x1_bug(model)
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch(x, rng.integers(0, 3, size=(4,)))
     assert np.isfinite(loss)
@@ -277,13 +272,44 @@ def test_weights_argument_loads_saved_weights(tmp_path, arch_model):
 def test_traced_training_step():
     model = build_arch("mini_resnet", num_classes=3)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    avoid_strided_1x1_bug(model)  # as in test_larger_input_logits_and_one_...
     rng = np.random.default_rng(0)
     x = rng.random((4, 32, 32, 3), dtype="float32")
     before = model.get_layer("stem_conv").get_weights()[0].copy()
     loss = model.train_on_batch(x, rng.integers(0, 3, size=(4,)))
     assert np.isfinite(loss)
     assert not np.array_equal(before, model.get_layer("stem_conv").get_weights()[0])
+
+
+def strided_slice_layers(model):
+    """Names of the layers that compute their convolution as a strided slice
+    (``keras_resnet.models.layers.avoid_strided_1x1_bug``)."""
+    return [
+        layer.name
+        for layer in model.layers
+        if getattr(layer, "convolution_op", None) is not None
+        and layer.convolution_op.__qualname__.startswith("_strided_slice_conv")
+    ]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_builders_route_narrow_strided_1x1_convolutions_around_onednn(name):
+    # Width 0.125 gives strided 1x1 shortcuts with 2-8 input channels: with
+    # oneDNN on (TensorFlow's default on AVX-512 CPUs) plain model.fit would
+    # reach oneDNN's wrong, out-of-bounds weight-gradient kernel.
+    model = keras_resnet.build_model(name, **TINY)
+    narrow = [
+        layer.name
+        for layer in model.layers
+        if type(layer) is keras.layers.Conv2D
+        and layer.kernel_size == (1, 1)
+        and layer.strides != (1, 1)
+        and layer.kernel.shape[2] < 16
+    ]
+    if name == "mini_resnet":
+        assert narrow == ["stage2_block1_shortcut_conv", "stage3_block1_shortcut_conv"]
+    assert strided_slice_layers(model) == (narrow if onednn_enabled() else [])
+    for layer_name in narrow:  # the saved configuration is the builder's
+        assert model.get_layer(layer_name).get_config()["strides"] != (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def test_tensorflow_imported_first_keeps_its_default_with_one_note_if_off(
 
 NARROW_SHORTCUT = """
 import json, numpy as np, keras
-from keras_resnet.train import onednn
+from keras_resnet.models.layers import avoid_strided_1x1_bug
 
 inputs = keras.Input((32, 32, 4))
 conv = keras.layers.Conv2D(8, 1, strides=2, padding="same", use_bias=False)
@@ -121,7 +121,7 @@ rng = np.random.default_rng(0)
 x = rng.standard_normal((32, 32, 32, 4)).astype("float32")
 dy = rng.standard_normal((32, 16, 16, 8)).astype("float32")
 before = keras.ops.convert_to_numpy(model(x))
-changed = onednn.avoid_strided_1x1_bug(model)
+changed = avoid_strided_1x1_bug(model)
 
 import tensorflow as tf
 with tf.GradientTape() as tape:
@@ -142,7 +142,7 @@ ONE_STEP_AGAINST_FLOAT64 = """
 import json, numpy as np, keras, tensorflow as tf
 from tensorflow.python.util import _pywrap_util_port
 from keras_resnet.models import build_model
-from keras_resnet.train import onednn
+from keras_resnet.models.layers import avoid_strided_1x1_bug
 
 def tiny(dtype):
     keras.config.set_dtype_policy(dtype)
@@ -154,7 +154,12 @@ def tiny(dtype):
 
 fast, exact = tiny("float32"), tiny("float64")
 exact.set_weights([w.astype("float64") for w in fast.get_weights()])
-changed = onednn.avoid_strided_1x1_bug(fast)
+# No call here: the builder has routed the narrow shortcuts already.
+def strided_slice_layers(model):
+    return [layer.name for layer in model.layers
+            if getattr(getattr(layer, "convolution_op", None), "__qualname__", "")
+            .startswith("_strided_slice_conv")]
+routed = strided_slice_layers(fast)
 rng = np.random.default_rng(1)
 x, y = rng.standard_normal((32, 32, 32, 3)), rng.integers(0, 10, 32)
 loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -167,8 +172,10 @@ def kernel_gradients(model, dtype):
 
 errors = [float(np.linalg.norm(a - b) / np.linalg.norm(b)) for a, b in
           zip(kernel_gradients(fast, "float32"), kernel_gradients(exact, "float64"))]
+again = avoid_strided_1x1_bug(fast)  # a second call changes nothing more
 print(json.dumps({"onednn": bool(_pywrap_util_port.IsMklEnabled()),
-                  "changed": changed, "worst": max(errors)}))
+                  "routed": routed, "again": again,
+                  "routed_after": strided_slice_layers(fast), "worst": max(errors)}))
 """
 
 
@@ -218,14 +225,29 @@ def test_narrow_strided_1x1_kernels_get_the_right_gradient_with_onednn(with_oned
 
 def test_a_step_with_onednn_matches_float64_within_float32_rounding(with_onednn):
     # float64 convolutions never run in oneDNN: TensorFlow's own kernels.
+    # The model is build_model's, trained with no call of the workaround:
+    # the builder has routed its narrow shortcuts around oneDNN's kernel.
     seen = with_onednn["one_step"]
     assert seen["onednn"] is True
-    assert seen["changed"] == [
-        "stage2_block1_shortcut_conv",
-        "stage3_block1_shortcut_conv",
-    ]
-    # 4e-6 measured; 198 (relative) with the oneDNN kernel the engine avoids.
+    shortcuts = ["stage2_block1_shortcut_conv", "stage3_block1_shortcut_conv"]
+    assert seen["routed"] == seen["again"] == seen["routed_after"] == shortcuts
+    # 4e-6 measured; 198 (relative) with the oneDNN kernel the builders avoid.
     assert seen["worst"] < 1e-4
+
+
+BUILD_NARROW = """
+import json
+from keras_resnet.models import build_model
+from keras_resnet.models.layers import avoid_strided_1x1_bug, onednn_enabled
+model = build_model("mini_resnet", blocks_per_stage=1, width_multiplier=0.25)
+print(json.dumps([onednn_enabled(), avoid_strided_1x1_bug(model)]))
+"""
+
+
+def test_with_onednn_off_no_layer_changes():
+    # TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's own kernels, right for every
+    # shape, so the builders leave every layer as Keras made it.
+    assert last_json(run_fresh(BUILD_NARROW, "0")) == [False, []]
 
 
 @pytest.mark.slow
