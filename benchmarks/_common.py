@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import platform
 import statistics
 import subprocess
@@ -312,3 +313,16 @@ def python_with(module: str, candidates: Sequence[str | None]) -> str | None:
 def current_python() -> str:
     """This interpreter's path."""
     return sys.executable
+
+
+def load_predictor(target: str):
+    """A predictor for a run directory, a ``.keras`` file or ``model:weights``
+    (weights shipped with the package, e.g. ``mini_resnet:cifar10``)."""
+    model, sep, weights = target.partition(":")
+    if sep and not pathlib.Path(target).exists():
+        from keras_resnet.inference import load_pretrained_predictor
+
+        return load_pretrained_predictor(model, weights)
+    from keras_resnet.inference import load_predictor as load
+
+    return load(target)

@@ -82,18 +82,6 @@ def mean_psnr(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else math.inf
 
 
-def load_model(target: str):
-    """A predictor for a run directory, a ``.keras`` file or ``model:weights``."""
-    model, sep, weights = target.partition(":")
-    if sep and not pathlib.Path(target).exists():
-        from keras_resnet.inference import load_pretrained_predictor
-
-        return load_pretrained_predictor(model, weights)
-    from keras_resnet.inference import load_predictor
-
-    return load_predictor(target)
-
-
 def measure(predictor, images, labels, qualities, batch_size: int) -> list[dict]:
     """One row per quality (``None``: the images as given)."""
     rows = []
@@ -159,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from keras_resnet.data import load_dataset
 
-    predictor = load_model(args.model)
+    predictor = _common.load_predictor(args.model)
     splits = load_dataset(args.dataset, max_test_examples=args.max_test_examples)
     images, labels = splits.arrays["test"]
     if len(predictor.class_names) != splits.num_classes:
