@@ -326,3 +326,14 @@ def load_predictor(target: str):
     from keras_resnet.inference import load_predictor as load
 
     return load(target)
+
+
+def write_result(result: dict, out: pathlib.Path | None = None) -> pathlib.Path:
+    """Write ``result`` as indented JSON to ``out``, by default
+    ``benchmarks/results/<result["benchmark"]>-<result["date"]>.json``."""
+    if out is None:
+        results = pathlib.Path(__file__).resolve().parent / "results"
+        out = results / f"{result['benchmark']}-{result['date']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return out

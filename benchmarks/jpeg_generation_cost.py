@@ -218,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "machine": _common.machine_info(),
     }
-    out = args.out or (
-        ROOT / "benchmarks" / "results" / f"jpeg_generation_cost-{result['date']}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = _common.write_result(result, args.out)
     print(table(rows))
     print(f"wrote {out}")
     return 0

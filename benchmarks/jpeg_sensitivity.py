@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import math
 import pathlib
 import sys
@@ -46,7 +45,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 QUALITIES = (95, 90, 75, 60, 50, 40, 30, 20)
 QUICK_QUALITIES = (90, 30)
 
@@ -165,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "machine": _common.machine_info(),
     }
-    out = args.out or (
-        ROOT / "benchmarks" / "results" / f"jpeg_sensitivity-{result['date']}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = _common.write_result(result, args.out)
     print(table(rows, len(labels)))
     print(f"wrote {out}")
     return 0

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import pathlib
 import sys
@@ -51,7 +50,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 THRESHOLDS = (0.90, 0.95, 0.98)
 BINS = 5
 SPLITS = ("validation", "test")
@@ -241,11 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         **measure(correct, similarity, same_label, labels, splits.class_names),
         "machine": _common.machine_info(),
     }
-    out = args.out or (
-        ROOT / "benchmarks" / "results" / f"split_gap-{result['date']}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = _common.write_result(result, args.out)
     print(table(result))
     print(f"wrote {out}")
     return 0

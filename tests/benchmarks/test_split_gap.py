@@ -89,3 +89,15 @@ def test_a_model_file_without_config_is_refused(script, tmp_path, capsys):
         script.main([str(tmp_path / "model.keras")])
     assert exit_info.value.code == 2
     assert "give --config" in capsys.readouterr().err
+
+
+def test_results_go_to_the_dated_file_of_their_benchmark(common, tmp_path, monkeypatch):
+    result = {"benchmark": "split_gap", "date": "2026-11-30", "gap": 0.016}
+    given = common.write_result(result, tmp_path / "deep" / "out.json")
+    assert given == tmp_path / "deep" / "out.json"
+    assert json.loads(given.read_text()) == result
+    # The default: benchmarks/results/<benchmark>-<date>.json beside _common.py.
+    monkeypatch.setattr(common, "__file__", str(tmp_path / "benchmarks" / "_common.py"))
+    default = common.write_result(result)
+    assert default == tmp_path / "benchmarks" / "results" / "split_gap-2026-11-30.json"
+    assert json.loads(default.read_text()) == result
