@@ -54,21 +54,33 @@ def run_fresh(code, onednn):
     return result
 
 
-def last_json(result):
-    return json.loads(result.stdout.strip().splitlines()[-1])
+# Then, in the same process: what the builders do with a narrow model's
+# strided 1x1 shortcuts under that setting.
+BUILD_NARROW = """
+from keras_resnet.models import build_model
+from keras_resnet.models.layers import avoid_strided_1x1_bug, onednn_enabled
+model = build_model("mini_resnet", blocks_per_stage=1, width_multiplier=0.25)
+print(json.dumps([onednn_enabled(), avoid_strided_1x1_bug(model)]))
+"""
+SHORTCUTS = ["stage2_block1_shortcut_conv", "stage3_block1_shortcut_conv"]
 
 
 @pytest.mark.parametrize(
-    ("onednn", "expected"), [(None, ["1", True]), ("0", ["0", False])]
+    ("onednn", "expected", "routed"),
+    [(None, ["1", True], SHORTCUTS), ("0", ["0", False], [])],
 )
-def test_the_cli_runs_with_onednn_unless_the_user_set_it(onednn, expected):
-    lines = run_fresh(CLI_THEN_REPORT, onednn).stdout.strip().splitlines()
-    # Only the command turns oneDNN on (its training goes through the engine,
-    # which avoids oneDNN's strided 1x1 bug): importing the library changed
-    # no setting and imported no TensorFlow, so a program using the library
+def test_the_cli_runs_with_onednn_unless_the_user_set_it(onednn, expected, routed):
+    code = CLI_THEN_REPORT + BUILD_NARROW
+    lines = run_fresh(code, onednn).stdout.strip().splitlines()
+    # Only the command turns oneDNN on: importing the library changed no
+    # setting and imported no TensorFlow, so a program using the library
     # keeps TensorFlow's own default unless it sets the variable.
     assert json.loads(lines[0]) == [onednn, False]
-    assert json.loads(lines[-1]) == expected
+    assert json.loads(lines[-2]) == expected
+    # The builder routes the narrow shortcuts around oneDNN's kernel when the
+    # command has turned oneDNN on; with it off, TensorFlow's own kernels are
+    # right for every shape and no layer changes.
+    assert json.loads(lines[-1]) == [expected[1], routed]
 
 
 # The package imported after TensorFlow.
@@ -229,25 +241,9 @@ def test_a_step_with_onednn_matches_float64_within_float32_rounding(with_onednn)
     # the builder has routed its narrow shortcuts around oneDNN's kernel.
     seen = with_onednn["one_step"]
     assert seen["onednn"] is True
-    shortcuts = ["stage2_block1_shortcut_conv", "stage3_block1_shortcut_conv"]
-    assert seen["routed"] == seen["again"] == seen["routed_after"] == shortcuts
+    assert seen["routed"] == seen["again"] == seen["routed_after"] == SHORTCUTS
     # 4e-6 measured; 198 (relative) with the oneDNN kernel the builders avoid.
     assert seen["worst"] < 1e-4
-
-
-BUILD_NARROW = """
-import json
-from keras_resnet.models import build_model
-from keras_resnet.models.layers import avoid_strided_1x1_bug, onednn_enabled
-model = build_model("mini_resnet", blocks_per_stage=1, width_multiplier=0.25)
-print(json.dumps([onednn_enabled(), avoid_strided_1x1_bug(model)]))
-"""
-
-
-def test_with_onednn_off_no_layer_changes():
-    # TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's own kernels, right for every
-    # shape, so the builders leave every layer as Keras made it.
-    assert last_json(run_fresh(BUILD_NARROW, "0")) == [False, []]
 
 
 @pytest.mark.slow
